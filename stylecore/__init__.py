@@ -1,0 +1,1 @@
+"""Deep Photo Style Transfer: images, masks, extractors, losses, optimisation, metrics."""

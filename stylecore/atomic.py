@@ -1,0 +1,39 @@
+"""Crash-safe file writing: write beside the target, then rename over it.
+
+``os.replace`` is atomic on POSIX within one file system, so a reader (or a rerun that trusts
+existing outputs) sees either the old file, the complete new one, or none, never a torn file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path in ``target``'s folder; rename it to ``target`` if the block succeeds.
+
+    The temporary name keeps ``target``'s suffix so that writers which infer the format from it
+    (Pillow, PyArrow) still work. On an exception the temporary file is removed.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.",
+                                         suffix=f".partial{target.suffix}")
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.replace(temporary, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+
+
+def write_text_atomic(target: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) to ``target`` atomically."""
+    with atomic_path(target) as temporary:
+        temporary.write_text(text, encoding="utf-8")

@@ -1,0 +1,221 @@
+"""Frozen ImageNet CNNs that return named layer activations: SqueezeNet v1.1 and VGG-19.
+
+Both take RGB in [0, 1] and apply the Caffe preprocessing their weights were trained with
+(0-255, RGB flipped to BGR, ImageNet mean subtracted) inside :meth:`FeatureExtractor.__call__`.
+
+Weights for SqueezeNet are looked up, in order, at: the path given as ``weights``; the folder
+named by ``$STYLECORE_WEIGHTS_DIR``; ``~/.cache/stylecore/weights``. The file is checked against
+its SHA-256 before use. :func:`download_squeezenet_weights` fetches it from its public origin
+on a machine with internet. VGG-19 takes ``"imagenet"`` (Keras' download), a file path, or
+``"random"`` (seeded random weights, for tests and timing where ImageNet weights are absent).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import h5py
+import keras
+import numpy as np
+import tensorflow as tf
+
+from stylecore.errors import WeightsError
+
+SQUEEZENET_FILE = "squeezenet_v1.1_notop_tf.h5"
+SQUEEZENET_SHA256 = "17154246284f555591549ac2c83e127abfbf4307dc4b0060fdaa2931d0fa38da"
+SQUEEZENET_URL = ("https://github.com/rcmalli/keras-squeezenet/releases/download/v0.4/"
+                  "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5")
+WEIGHTS_DIR_VARIABLE = "STYLECORE_WEIGHTS_DIR"
+DEFAULT_WEIGHTS_DIR = Path.home() / ".cache" / "stylecore" / "weights"
+IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
+
+# (squeeze filters, expand filters) of each fire module of SqueezeNet v1.1, and the max-pools
+# that come before fire2, fire4 and fire6 (Iandola et al. 2016, v1.1 variant).
+_FIRE_MODULES = {"fire2": (16, 64), "fire3": (16, 64), "fire4": (32, 128), "fire5": (32, 128),
+                 "fire6": (48, 192), "fire7": (48, 192), "fire8": (64, 256), "fire9": (64, 256)}
+_POOL_BEFORE = ("fire2", "fire4", "fire6")
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerChoice:
+    """Which activations carry content and style, and each style layer's weight w_l."""
+
+    content_layers: tuple[str, ...]
+    style_layers: tuple[str, ...]
+    style_layer_weights: tuple[float, ...]
+
+
+DEFAULT_LAYERS: dict[str, LayerChoice] = {
+    # Early layers carry the colour and texture statistics a photo style is made of; the seed
+    # paper found early style layers with large weights best. fire3 is SqueezeNet's third
+    # activation, the seed paper's content layer. Measured in benchmarks/layers.py.
+    "squeezenet": LayerChoice(content_layers=("fire3",),
+                              style_layers=("conv1", "fire2", "fire3", "fire4", "fire5"),
+                              style_layer_weights=(1.0, 1.0, 1.0, 1.0, 1.0)),
+    # Luan et al. 2017, as in ALGORITHM.md.
+    "vgg19": LayerChoice(content_layers=("block4_conv2",),
+                         style_layers=("block1_conv1", "block2_conv1", "block3_conv1",
+                                       "block4_conv1", "block5_conv1"),
+                         style_layer_weights=(1.0, 1.0, 1.0, 1.0, 1.0)),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureExtractor:
+    """A frozen CNN whose call maps RGB images in [0, 1] to a dict of named activations.
+
+    ``model`` takes Caffe-preprocessed BGR input of shape (B, H, W, 3) and returns a dict
+    {layer name: (B, h_l, w_l, C_l)}; ``weights_sha256`` is ``None`` for random weights.
+    """
+
+    name: str
+    model: keras.Model
+    weights_sha256: str | None
+
+    def __call__(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Activations of ``images``: (B, H, W, 3) float32 RGB in [0, 1]."""
+        bgr = images[..., ::-1] * 255.0 - tf.constant(IMAGENET_BGR_MEAN, dtype=images.dtype)
+        return self.model(bgr, training=False)
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return tuple(self.model.output.keys())
+
+    def with_layers(self, layers: Sequence[str]) -> FeatureExtractor:
+        """An extractor sharing this one's weights that computes only what ``layers`` need."""
+        unknown = sorted(set(layers) - set(self.layers))
+        if unknown:
+            raise ValueError(f"{self.name} has no layer(s) {', '.join(unknown)}; "
+                             f"choose from {', '.join(self.layers)}")
+        outputs = {name: self.model.output[name] for name in dict.fromkeys(layers)}
+        return dataclasses.replace(self, model=keras.Model(self.model.input, outputs))
+
+
+def load_extractor(name: str, *, weights: str | os.PathLike[str] | None = None,
+                   seed: int = 0) -> FeatureExtractor:
+    """Build extractor ``name`` ("squeezenet" or "vgg19") with all its candidate layers as outputs.
+
+    ``weights``: for SqueezeNet a file path (else the lookup in the module docstring); for VGG-19
+    ``"imagenet"`` (default), ``"random"`` or a file path. ``seed`` seeds random weights.
+    """
+    if name == "squeezenet":
+        path = find_squeezenet_weights(weights)
+        model = build_squeezenet()
+        load_squeezenet_weights(model, path)
+        return FeatureExtractor(name, model, file_sha256(path))
+    if name == "vgg19":
+        return _load_vgg19(weights if weights is not None else "imagenet", seed)
+    raise ValueError(f"unknown extractor {name!r}; choose 'squeezenet' or 'vgg19'")
+
+
+def build_squeezenet() -> keras.Model:
+    """SqueezeNet v1.1 without classifier; outputs conv1 and every fire module's concat (post-ReLU)."""
+    inputs = keras.Input(shape=(None, None, 3), name="bgr")
+    x = keras.layers.Conv2D(64, 3, strides=2, padding="valid", activation="relu", name="conv1")(inputs)
+    outputs = {"conv1": x}
+    for fire, (squeeze, expand) in _FIRE_MODULES.items():
+        if fire in _POOL_BEFORE:
+            x = keras.layers.MaxPooling2D(3, strides=2, name=f"pool_{fire}")(x)
+        x = _fire_module(x, fire, squeeze, expand)
+        outputs[fire] = x
+    model = keras.Model(inputs, outputs, name="squeezenet_v1_1")
+    model.trainable = False
+    return model
+
+
+def _fire_module(x: keras.KerasTensor, name: str, squeeze: int, expand: int) -> keras.KerasTensor:
+    squeezed = keras.layers.Conv2D(squeeze, 1, activation="relu", name=f"{name}_squeeze1x1")(x)
+    left = keras.layers.Conv2D(expand, 1, activation="relu", name=f"{name}_expand1x1")(squeezed)
+    right = keras.layers.Conv2D(expand, 3, padding="same", activation="relu",
+                                name=f"{name}_expand3x3")(squeezed)
+    return keras.layers.Concatenate(axis=-1, name=name)([left, right])
+
+
+def load_squeezenet_weights(model: keras.Model, path: Path) -> None:
+    """Copy kernels and biases from the HDF5 file (groups ``conv1``, ``fire2/squeeze1x1`` ...) into ``model``."""
+    with h5py.File(path, "r") as file:
+        for layer in model.layers:
+            if not isinstance(layer, keras.layers.Conv2D):
+                continue
+            group = file[layer.name.replace("_", "/", 1) if layer.name != "conv1" else "conv1"]
+            arrays = []
+            group.visititems(lambda _, item: arrays.append(item[()])
+                             if isinstance(item, h5py.Dataset) else None)
+            kernel = next(array for array in arrays if array.ndim == 4)
+            bias = next(array for array in arrays if array.ndim == 1)
+            layer.set_weights([kernel, bias])
+
+
+def find_squeezenet_weights(weights: str | os.PathLike[str] | None = None) -> Path:
+    """The checked SqueezeNet weights file: ``weights`` if given, else the lookup of the module docstring."""
+    if weights is not None:
+        candidates = [Path(weights)]
+    else:
+        folders = [Path(os.environ[WEIGHTS_DIR_VARIABLE])] if os.environ.get(WEIGHTS_DIR_VARIABLE) else []
+        candidates = [folder / SQUEEZENET_FILE for folder in [*folders, DEFAULT_WEIGHTS_DIR]]
+    for candidate in candidates:
+        if candidate.is_file():
+            digest = file_sha256(candidate)
+            if digest != SQUEEZENET_SHA256:
+                raise WeightsError(f"SqueezeNet weights at {candidate} fail their checksum "
+                                   f"(SHA-256 {digest}, expected {SQUEEZENET_SHA256}): "
+                                   "replace the file with the original.")
+            return candidate
+    looked = ", ".join(str(candidate) for candidate in candidates)
+    raise WeightsError(f"SqueezeNet weights not found (looked at {looked}): pass --weights FILE, "
+                       f"set {WEIGHTS_DIR_VARIABLE} to the folder holding {SQUEEZENET_FILE}, "
+                       "or run `stylecore download-weights` on a machine with internet.")
+
+
+def download_squeezenet_weights(folder: Path = DEFAULT_WEIGHTS_DIR) -> Path:
+    """Download the SqueezeNet weights from their public origin into ``folder`` and check them."""
+    path = keras.utils.get_file(SQUEEZENET_FILE, SQUEEZENET_URL, file_hash=SQUEEZENET_SHA256,
+                                hash_algorithm="sha256", cache_dir=str(folder), cache_subdir=".")
+    return Path(path)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_vgg19(weights: str | os.PathLike[str], seed: int) -> FeatureExtractor:
+    source = str(weights)
+    if source == "random":
+        keras.utils.set_random_seed(seed)
+    elif source != "imagenet" and not Path(source).is_file():
+        raise WeightsError(f"VGG-19 weights file not found: {source} "
+                           "(give a file, 'imagenet' to download, or 'random').")
+    try:
+        backbone = keras.applications.VGG19(include_top=False, input_shape=(None, None, 3),
+                                            weights=None if source == "random" else source)
+    except Exception as error:  # Keras raises bare Exception for failed downloads
+        raise WeightsError(f"cannot load VGG-19 weights {source!r}: {error}. Give a weights "
+                           "file with --weights, or --weights random for random weights.") from None
+    layers = sorted({*DEFAULT_LAYERS["vgg19"].content_layers, *DEFAULT_LAYERS["vgg19"].style_layers})
+    model = keras.Model(backbone.input, {name: backbone.get_layer(name).output for name in layers})
+    model.trainable = False
+    digest = None if source == "random" else (file_sha256(source) if Path(source).is_file() else "imagenet")
+    return FeatureExtractor("vgg19", model, digest)
+
+
+def layer_choice(extractor: str, content_layers: Sequence[str] | None, style_layers: Sequence[str] | None,
+                 style_layer_weights: Sequence[float] | None) -> LayerChoice:
+    """The configured layers, each ``None`` replaced by the extractor's default."""
+    default = DEFAULT_LAYERS[extractor]
+    styles = tuple(style_layers) if style_layers is not None else default.style_layers
+    if style_layer_weights is not None:
+        weights = tuple(style_layer_weights)
+    elif style_layers is None:
+        weights = default.style_layer_weights
+    else:
+        weights = tuple(np.ones(len(styles)).tolist())
+    return LayerChoice(tuple(content_layers) if content_layers is not None else default.content_layers,
+                       styles, weights)

@@ -1,0 +1,176 @@
+"""Colour-coded segmentation masks to clean label maps, and the pairing of segments across a pair.
+
+Real masks are messy (ALGORITHM.md, "Masks"): anti-aliased edges with thousands of in-between
+colours, JPEG noise, greyscale files, a mask one pixel off its photo's size. Cleaning is:
+
+1. snap every pixel to the nearest palette colour (Euclidean in RGB);
+2. resize to the photo's working size with nearest-neighbour (labels must not blend);
+3. merge specks: every connected component smaller than ``min_segment_fraction`` of the image is
+   given the label of the nearest pixel outside such specks (so anti-aliasing slivers vanish).
+
+Labels are indices into :data:`PALETTE`. "No masks" is one segment, label 0, on both sides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from scipy import ndimage
+
+from stylecore.errors import InputImageError
+
+PALETTE: dict[str, tuple[int, int, int]] = {
+    "blue": (0, 0, 255),
+    "green": (0, 255, 0),
+    "black": (0, 0, 0),
+    "white": (255, 255, 255),
+    "red": (255, 0, 0),
+    "yellow": (255, 255, 0),
+    "grey": (128, 128, 128),
+    "lightblue": (0, 255, 255),
+    "purple": (255, 0, 255),
+}
+PALETTE_NAMES = tuple(PALETTE)
+_PALETTE_RGB = np.array(list(PALETTE.values()), dtype=np.int32)
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskDiagnostics:
+    """What cleaning did to one mask; counts are in pixels of the working size unless stated."""
+
+    source_shape: tuple[int, int]
+    """(height, width) of the mask file as stored."""
+    photo_shape: tuple[int, int]
+    """(height, width) of its photo as stored; differs from ``source_shape`` for off-by-one masks."""
+    distinct_colours: int
+    """Distinct colours in the file (9 or fewer for a clean mask)."""
+    snapped_fraction: float
+    """Fraction of the file's pixels whose colour was not exactly a palette colour."""
+    dropped_specks: int
+    """Connected components merged into their neighbours for being smaller than the minimum."""
+    dropped_fraction: float
+    """Fraction of the working-size pixels relabelled by speck merging."""
+    labels: tuple[str, ...]
+    """Palette names present after cleaning."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairDiagnostics:
+    """Both masks' diagnostics and how their segments were paired."""
+
+    content: MaskDiagnostics | None
+    style: MaskDiagnostics | None
+    matched: tuple[str, ...]
+    """Labels in both masks: styled segment by segment."""
+    content_only: tuple[str, ...]
+    """Labels only in the content mask: styled per ``content_only_policy``."""
+    style_only: tuple[str, ...]
+    """Labels only in the style mask: ignored."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def snap_to_palette(mask_rgb: np.ndarray) -> tuple[np.ndarray, int, float]:
+    """Label each pixel of an (H, W, 3) uint8 mask with its nearest palette colour.
+
+    Returns (labels (H, W) uint8, distinct colour count, fraction of pixels not exactly on the palette).
+    Works on the distinct colours only, so cost is one ``np.unique`` over the pixels.
+    """
+    packed = (mask_rgb[..., 0].astype(np.int32) << 16) | (mask_rgb[..., 1].astype(np.int32) << 8) \
+        | mask_rgb[..., 2].astype(np.int32)
+    colours, inverse = np.unique(packed.ravel(), return_inverse=True)
+    rgb = np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], axis=1)
+    distances = ((rgb[:, None, :] - _PALETTE_RGB[None, :, :]) ** 2).sum(axis=2)
+    nearest = distances.argmin(axis=1).astype(np.uint8)
+    off_palette = distances.min(axis=1) > 0
+    snapped_fraction = float(off_palette[inverse].mean())
+    return nearest[inverse].reshape(packed.shape), len(colours), snapped_fraction
+
+
+def merge_specks(labels: np.ndarray, min_pixels: int) -> tuple[np.ndarray, int, int]:
+    """Relabel connected components (4-connected) smaller than ``min_pixels`` from their nearest neighbours.
+
+    The largest component of the whole map is always kept, so the result is never empty.
+    Returns (labels, number of components merged, number of pixels relabelled).
+    """
+    speck = np.zeros(labels.shape, dtype=bool)
+    largest = (0, None)
+    components = 0
+    for label in np.unique(labels):
+        component_map, count = ndimage.label(labels == label)
+        sizes = np.bincount(component_map.ravel())[1:]
+        small = np.flatnonzero(sizes < min_pixels) + 1
+        speck |= np.isin(component_map, small)
+        components += len(small)
+        if sizes.max() > largest[0]:
+            largest = (sizes.max(), component_map == sizes.argmax() + 1)
+    speck &= ~largest[1]
+    if not speck.any():
+        return labels, 0, 0
+    _, (rows, cols) = ndimage.distance_transform_edt(speck, return_indices=True)
+    return labels[rows, cols], components, int(speck.sum())
+
+
+def _read_mask(path: str | os.PathLike[str]) -> np.ndarray:
+    try:
+        with Image.open(path) as opened:
+            return np.asarray(opened.convert("RGB"))
+    except FileNotFoundError:
+        raise InputImageError(f"mask not found: {path}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise InputImageError(f"cannot read mask {path}: {error}") from None
+
+
+def load_label_map(path: str | os.PathLike[str], *, photo_shape: tuple[int, int],
+                   working_shape: tuple[int, int],
+                   min_segment_fraction: float) -> tuple[np.ndarray, MaskDiagnostics]:
+    """Read a colour-coded mask and clean it (module docstring) into a label map of ``working_shape``.
+
+    ``photo_shape`` is the stored (height, width) of the mask's photo, recorded so that a mask of
+    the wrong size is reported; the mask is stretched to the photo either way.
+    """
+    mask_rgb = _read_mask(path)
+    labels, distinct, snapped_fraction = snap_to_palette(mask_rgb)
+    resized = np.asarray(Image.fromarray(labels).resize(
+        (working_shape[1], working_shape[0]), Image.Resampling.NEAREST))
+    min_pixels = max(1, int(round(min_segment_fraction * resized.size)))
+    cleaned, specks, relabelled = merge_specks(resized, min_pixels)
+    diagnostics = MaskDiagnostics(
+        source_shape=tuple(mask_rgb.shape[:2]), photo_shape=tuple(photo_shape),
+        distinct_colours=distinct, snapped_fraction=snapped_fraction, dropped_specks=specks,
+        dropped_fraction=relabelled / cleaned.size, labels=label_names(cleaned))
+    return cleaned, diagnostics
+
+
+def label_names(labels: np.ndarray) -> tuple[str, ...]:
+    """Palette names of the labels present in ``labels``, in palette order."""
+    return tuple(PALETTE_NAMES[index] for index in np.unique(labels))
+
+
+def pair_segments(content_labels: np.ndarray, style_labels: np.ndarray,
+                  content: MaskDiagnostics | None = None,
+                  style: MaskDiagnostics | None = None) -> PairDiagnostics:
+    """Pair the segments of two label maps by label; see :class:`PairDiagnostics`."""
+    content_set, style_set = set(label_names(content_labels)), set(label_names(style_labels))
+    return PairDiagnostics(content=content, style=style,
+                           matched=_in_palette_order(content_set & style_set),
+                           content_only=_in_palette_order(content_set - style_set),
+                           style_only=_in_palette_order(style_set - content_set))
+
+
+def _in_palette_order(names: set[str]) -> tuple[str, ...]:
+    return tuple(name for name in PALETTE_NAMES if name in names)
+
+
+def one_hot(labels: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """(H, W, len(names)) float32 indicator maps of the named labels."""
+    indices = np.array([PALETTE_NAMES.index(name) for name in names], dtype=labels.dtype)
+    return (labels[..., None] == indices[None, None, :]).astype(np.float32)
