@@ -19,44 +19,46 @@ Init = Literal["content", "noise", "colour_transfer"]
 ContentOnlyPolicy = Literal["global_style", "content_only"]
 
 
+def _option(default: Any, help_text: str) -> Any:
+    """A field with its default and the one-line help the command lines show for it."""
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
 @dataclasses.dataclass(frozen=True)
 class TransferConfig:
     """Hyperparameters of one two-stage transfer (ALGORITHM.md), with the project's defaults.
 
     Layer names and weights default to the chosen extractor's own (see
-    :data:`stylecore.extractors.DEFAULT_LAYERS`) when left as ``None``.
+    :data:`stylecore.extractors.DEFAULT_LAYERS`) when left as ``None``. Each field's help text is
+    in its metadata; the command lines are generated from these fields.
     """
 
-    size: int = 700
-    """Long side of the working size, in pixels; both photos are resized to it."""
-    extractor: Extractor = "squeezenet"
-    content_layers: tuple[str, ...] | None = None
-    style_layers: tuple[str, ...] | None = None
-    style_layer_weights: tuple[float, ...] | None = None
-    content_weight: float = 5.0
-    """alpha: weight of the content loss."""
-    style_weight: float = 100.0
-    """beta: weight of the masked-Gram style loss."""
-    tv_weight: float = 1e-3
-    """gamma: weight of the total-variation loss."""
-    photorealism_weight: float = 1e4
-    """lambda: weight of the matting-Laplacian photorealism loss in stage 2."""
-    init: Init = "content"
-    """Stage 1's starting image: the content photo, seeded noise, or the per-segment colour transfer."""
-    coarse_scale: float = 0.5
-    """Stage 1 runs at this fraction of ``size`` (1.0: full size); stage 2 always runs at full size."""
-    stage1_iterations: int = 200
-    stage2_iterations: int = 100
-    tolerance: float = 1e-5
-    """Stop a stage early when the relative loss decrease of an L-BFGS step falls below this."""
-    seed: int = 0
-    min_segment_fraction: float = 0.001
-    """Mask components smaller than this fraction of the image are merged into their neighbours."""
-    content_only_policy: ContentOnlyPolicy = "global_style"
-    """What a segment present only in the content mask is styled by: the whole style photo
-    (``global_style``), or nothing, keeping only content and photorealism terms (``content_only``)."""
-    laplacian_epsilon: float = 1e-7
-    laplacian_radius: int = 1
+    size: int = _option(700, "long side of the working size in pixels; both photos are resized to it")
+    extractor: Extractor = _option("squeezenet", "feature extractor: squeezenet or vgg19")
+    content_layers: tuple[str, ...] | None = _option(
+        None, "layers carrying content, comma-separated")
+    style_layers: tuple[str, ...] | None = _option(
+        None, "layers carrying style, comma-separated")
+    style_layer_weights: tuple[float, ...] | None = _option(
+        None, "weight w_l of each style layer, comma-separated")
+    content_weight: float = _option(1.0, "alpha: weight of the content loss")
+    style_weight: float = _option(10.0, "beta: weight of the masked-Gram style loss")
+    tv_weight: float = _option(1e-3, "gamma: weight of the total-variation loss")
+    photorealism_weight: float = _option(1e3, "lambda: weight of the matting-Laplacian loss in stage 2")
+    init: Init = _option("colour_transfer", "stage 1's starting image: content, noise, or colour_transfer "
+                         "(per-segment colour statistics of the style)")
+    coarse_scale: float = _option(0.5, "stage 1 runs at this fraction of --size; stage 2 at full size")
+    stage1_iterations: int = _option(200, "L-BFGS iterations of stage 1 (segmented style, no photorealism)")
+    stage2_iterations: int = _option(100, "L-BFGS iterations of stage 2 (with the photorealism term)")
+    tolerance: float = _option(1e-5, "stop a stage when a step lowers the loss by less than this fraction")
+    seed: int = _option(0, "seed of noise initialisation and random weights")
+    min_segment_fraction: float = _option(
+        0.001, "mask components smaller than this fraction of the image merge into their neighbours")
+    content_only_policy: ContentOnlyPolicy = _option(
+        "global_style", "style of a segment only the content mask has: global_style (the whole style "
+        "photo) or content_only (no style term)")
+    laplacian_epsilon: float = _option(1e-7, "epsilon of the matting Laplacian")
+    laplacian_radius: int = _option(1, "window radius of the matting Laplacian (1: 3x3 windows)")
 
     def __post_init__(self) -> None:
         problems = _validation_problems(self)

@@ -119,7 +119,8 @@ def merge_specks(labels: np.ndarray, min_pixels: int) -> tuple[np.ndarray, int, 
     return labels[rows, cols], components, int(speck.sum())
 
 
-def _read_mask(path: str | os.PathLike[str]) -> np.ndarray:
+def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
+    """A mask file as (H, W, 3) uint8 RGB (greyscale files are repeated on three channels)."""
     try:
         with Image.open(path) as opened:
             return np.asarray(opened.convert("RGB"))
@@ -129,18 +130,17 @@ def _read_mask(path: str | os.PathLike[str]) -> np.ndarray:
         raise InputImageError(f"cannot read mask {path}: {error}") from None
 
 
-def load_label_map(path: str | os.PathLike[str], *, photo_shape: tuple[int, int],
-                   working_shape: tuple[int, int],
-                   min_segment_fraction: float) -> tuple[np.ndarray, MaskDiagnostics]:
-    """Read a colour-coded mask and clean it (module docstring) into a label map of ``working_shape``.
+def clean_label_map(mask_rgb: np.ndarray, *, photo_shape: tuple[int, int], working_shape: tuple[int, int],
+                    min_segment_fraction: float) -> tuple[np.ndarray, MaskDiagnostics]:
+    """Clean an (H, W, 3) uint8 colour-coded mask (module docstring) into a label map of ``working_shape``.
 
     ``photo_shape`` is the stored (height, width) of the mask's photo, recorded so that a mask of
     the wrong size is reported; the mask is stretched to the photo either way.
     """
-    mask_rgb = _read_mask(path)
+    if mask_rgb.ndim != 3 or mask_rgb.shape[2] != 3 or mask_rgb.size == 0:
+        raise InputImageError(f"a mask must be a non-empty (H, W, 3) RGB image, got shape {mask_rgb.shape}")
     labels, distinct, snapped_fraction = snap_to_palette(mask_rgb)
-    resized = np.asarray(Image.fromarray(labels).resize(
-        (working_shape[1], working_shape[0]), Image.Resampling.NEAREST))
+    resized = resize_labels(labels, working_shape)
     min_pixels = max(1, int(round(min_segment_fraction * resized.size)))
     cleaned, specks, relabelled = merge_specks(resized, min_pixels)
     diagnostics = MaskDiagnostics(
@@ -148,6 +148,20 @@ def load_label_map(path: str | os.PathLike[str], *, photo_shape: tuple[int, int]
         distinct_colours=distinct, snapped_fraction=snapped_fraction, dropped_specks=specks,
         dropped_fraction=relabelled / cleaned.size, labels=label_names(cleaned))
     return cleaned, diagnostics
+
+
+def load_label_map(path: str | os.PathLike[str], *, photo_shape: tuple[int, int],
+                   working_shape: tuple[int, int],
+                   min_segment_fraction: float) -> tuple[np.ndarray, MaskDiagnostics]:
+    """Read a mask file and clean it with :func:`clean_label_map`."""
+    return clean_label_map(read_mask(path), photo_shape=photo_shape, working_shape=working_shape,
+                           min_segment_fraction=min_segment_fraction)
+
+
+def resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A label map resized to ``shape`` = (height, width) with nearest-neighbour sampling."""
+    return np.asarray(Image.fromarray(labels.astype(np.uint8)).resize(
+        (shape[1], shape[0]), Image.Resampling.NEAREST))
 
 
 def label_names(labels: np.ndarray) -> tuple[str, ...]:

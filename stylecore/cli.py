@@ -1,0 +1,137 @@
+"""The ``stylecore`` command line: one transfer, or fetching the default weights.
+
+Every field of :class:`~stylecore.config.TransferConfig` is an option of the same name
+(``--stage1-iterations``); :func:`add_config_arguments` and :func:`config_from_arguments` are
+shared with the batch job so both speak the same vocabulary with the same defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import sys
+import time
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from stylecore import __version__
+from stylecore.config import TransferConfig
+from stylecore.errors import StyleCoreError
+
+
+def _field_parser(hint: Any) -> tuple[Any, tuple[str, ...] | None]:
+    """(argparse type, choices) for a field's type hint."""
+    arguments = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        return str, tuple(typing.get_args(hint))
+    if origin in (typing.Union, types.UnionType) and len(arguments) == 1:
+        return _field_parser(arguments[0])
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        return (lambda text: tuple(item(part.strip()) for part in text.split(",") if part.strip())), None
+    return hint, None
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one ``--option`` per configuration field, with its help and default."""
+    group = parser.add_argument_group("transfer configuration (defaults are the project's own)")
+    hints = typing.get_type_hints(TransferConfig)
+    defaults = TransferConfig()
+    for field in dataclasses.fields(TransferConfig):
+        kind, choices = _field_parser(hints[field.name])
+        default = getattr(defaults, field.name)
+        shown = "extractor's own" if default is None else default
+        group.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=kind, choices=choices,
+                           default=None, metavar=None if choices else field.name.split("_")[-1].upper(),
+                           help=f"{field.metadata['help']} (default: {shown})")
+
+
+def config_from_arguments(arguments: argparse.Namespace, base: TransferConfig = TransferConfig()) -> TransferConfig:
+    """``base`` with every configuration option given on the command line applied."""
+    given = {field.name: getattr(arguments, field.name) for field in dataclasses.fields(TransferConfig)
+             if getattr(arguments, field.name, None) is not None}
+    return base.replace(**given)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stylecore", description="Photographic style transfer (Deep Photo Style Transfer, Luan et al. "
+        "2017): restyle a content photo with a style photo, segment by segment, keeping it a photograph.")
+    parser.add_argument("--version", action="version", version=f"stylecore {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "transfer", help="restyle one photo",
+        description="Restyle --content with --style and write --output (PNG) and a JSON sidecar beside it "
+        "(same name, .json) with the configuration, mask diagnostics, losses and timings.")
+    run.add_argument("--content", required=True, type=Path, help="content photo (PNG, JPEG, ...)")
+    run.add_argument("--style", required=True, type=Path, help="style photo")
+    run.add_argument("--content-mask", type=Path, help="colour-coded segmentation of the content photo")
+    run.add_argument("--style-mask", type=Path, help="colour-coded segmentation of the style photo "
+                     "(give both masks or neither; no masks means one segment)")
+    run.add_argument("--output", required=True, type=Path, help="output PNG path")
+    run.add_argument("--weights", help="extractor weights: a file; for vgg19 also 'imagenet' or 'random' "
+                     "(default: SqueezeNet from $STYLECORE_WEIGHTS_DIR or ~/.cache/stylecore/weights; "
+                     "VGG-19 from Keras' ImageNet download)")
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_config_arguments(run)
+    download = commands.add_parser("download-weights", help="fetch the SqueezeNet weights (needs internet)")
+    download.add_argument("--folder", type=Path, help="where to put them (default: ~/.cache/stylecore/weights)")
+    return parser
+
+
+def _print_progress(stage: int, iteration: int, budget: int, losses: dict[str, float]) -> None:
+    if iteration == 1 or iteration % 10 == 0 or iteration == budget:
+        terms = " ".join(f"{name} {value:.4g}" for name, value in losses.items() if name != "total")
+        print(f"stage {stage} [{iteration:>4}/{budget}] loss {losses['total']:.5g} ({terms})",
+              file=sys.stderr, flush=True)
+
+
+def _run_transfer(arguments: argparse.Namespace) -> None:
+    # TensorFlow takes seconds to import: only the commands that compute pay for it, not --help.
+    from stylecore.extractors import load_extractor
+    from stylecore.images import save_png
+    from stylecore.atomic import write_text_atomic
+    from stylecore.transfer import transfer
+
+    config = config_from_arguments(arguments)
+    extractor = load_extractor(config.extractor, weights=arguments.weights, seed=config.seed)
+    result = transfer(arguments.content, arguments.style, arguments.content_mask, arguments.style_mask,
+                      config=config, extractor=extractor,
+                      progress=None if arguments.quiet else _print_progress)
+    save_png(arguments.output, result.image)
+    sidecar = {"version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+               "host": platform.node(), "content": str(arguments.content), "style": str(arguments.style),
+               "content_mask": _optional_path(arguments.content_mask),
+               "style_mask": _optional_path(arguments.style_mask), "output": str(arguments.output),
+               "extractor_weights_sha256": extractor.weights_sha256, **result.summary(),
+               "history": result.history}
+    write_text_atomic(arguments.output.with_suffix(".json"), json.dumps(sidecar, indent=2))
+    print(f"wrote {arguments.output} ({result.image.shape[1]}x{result.image.shape[0]}) in "
+          f"{result.timings['total']:.1f} s", file=sys.stderr)
+
+
+def _optional_path(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    try:
+        if arguments.command == "download-weights":
+            from stylecore.extractors import DEFAULT_WEIGHTS_DIR, download_squeezenet_weights
+            print(download_squeezenet_weights(arguments.folder or DEFAULT_WEIGHTS_DIR))
+        else:
+            _run_transfer(arguments)
+    except (StyleCoreError, ValueError) as error:
+        print(f"stylecore: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The one call: a content photo, a style photo and their masks in; a restyled photo out.
+
+Two stages, as in Luan et al. (2017) and ALGORITHM.md:
+
+1. segmentation only (lambda = 0), at ``coarse_scale`` of the working size, from the configured
+   initial image; most of the colour moves here, where an iteration is cheapest;
+2. the full loss with the matting-Laplacian photorealism term at the working size, started from
+   stage 1's float result upsampled (no 8-bit round trip, no min-max stretch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from stylecore.colour_transfer import colour_statistics_transfer
+from stylecore.config import TransferConfig
+from stylecore.errors import OptimisationError
+from stylecore.extractors import FeatureExtractor, layer_choice, load_extractor
+from stylecore.images import resize_image
+from stylecore.laplacian import matting_laplacian
+from stylecore.masks import PairDiagnostics
+from stylecore.objective import StageObjective
+from stylecore.optimise import minimise
+from stylecore.pair import ImageSource, PreparedPair, prepare_pair
+
+Progress = Callable[[int, int, int, dict[str, float]], None]
+"""Called after every iteration with (stage, iteration, stage's iteration budget, losses)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferResult:
+    """A transfer's output image and everything needed to trace and judge it."""
+
+    image: np.ndarray
+    """(H, W, 3) float32 RGB in [0, 1], the content photo's working size."""
+    config: TransferConfig
+    diagnostics: PairDiagnostics
+    history: list[dict[str, float]]
+    """Per iteration: "stage", "iteration", "total" and each unweighted loss term."""
+    stages: list[dict[str, Any]]
+    """Per stage: "stage", "iterations", "seconds", final "losses", "height", "width"."""
+    timings: dict[str, float]
+    """Seconds: "prepare", "laplacian", "stage1", "stage2", "total"."""
+    content_image: np.ndarray
+    style_image: np.ndarray
+    content_labels: np.ndarray
+    style_labels: np.ndarray
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready record of the configuration, mask diagnostics, stages and timings."""
+        return {"config": self.config.to_dict(), "config_hash": self.config.config_hash(),
+                "diagnostics": self.diagnostics.to_dict(), "stages": self.stages,
+                "timings": self.timings}
+
+
+def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource | None = None,
+             style_mask: ImageSource | None = None, *, config: TransferConfig = TransferConfig(),
+             extractor: FeatureExtractor | None = None, progress: Progress | None = None) -> TransferResult:
+    """Restyle ``content`` with ``style``, segment by segment when masks are given.
+
+    ``extractor``: a loaded :class:`FeatureExtractor` of ``config.extractor`` (loading one is the
+    slow part; pass it in when transferring many pairs). Raises :class:`StyleCoreError`
+    subclasses with a one-sentence message for unusable input or a diverging optimisation.
+    """
+    started = time.perf_counter()
+    if extractor is None:
+        extractor = load_extractor(config.extractor, seed=config.seed)
+    elif extractor.name != config.extractor:
+        raise ValueError(f"the extractor is {extractor.name!r} but the configuration asks for {config.extractor!r}")
+    pair = prepare_pair(content, style, content_mask, style_mask, long_side=config.size,
+                        min_segment_fraction=config.min_segment_fraction)
+    layers = layer_choice(config.extractor, config.content_layers, config.style_layers,
+                          config.style_layer_weights)
+    timings = {"prepare": time.perf_counter() - started}
+    history: list[dict[str, float]] = []
+    stages: list[dict[str, Any]] = []
+
+    def run_stage(stage: int, stage_pair: PreparedPair, initial: np.ndarray, iterations: int,
+                  laplacian: Any = None) -> np.ndarray:
+        stage_started = time.perf_counter()
+        objective = StageObjective(extractor, layers, content=stage_pair.content, style=stage_pair.style,
+                                   content_labels=stage_pair.content_labels,
+                                   style_labels=stage_pair.style_labels, pairing=pair.diagnostics,
+                                   config=config, laplacian=laplacian)
+
+        def on_iteration(iteration: int, losses: dict[str, float]) -> None:
+            history.append({"stage": stage, "iteration": iteration, **losses})
+            if progress is not None:
+                progress(stage, iteration, iterations, losses)
+
+        outcome = minimise(objective, initial, iterations=iterations, tolerance=config.tolerance,
+                           on_iteration=on_iteration)
+        if not np.isfinite(outcome.image).all():
+            raise OptimisationError(f"stage {stage} produced a non-finite image")
+        final = outcome.history[-1] if outcome.history else objective(outcome.image)[2]
+        stages.append({"stage": stage, "iterations": len(outcome.history),
+                       "seconds": time.perf_counter() - stage_started,
+                       "losses": {key: value for key, value in final.items()},
+                       "height": int(initial.shape[0]), "width": int(initial.shape[1])})
+        timings[f"stage{stage}"] = stages[-1]["seconds"]
+        return outcome.image
+
+    coarse = pair.resized(round(config.size * config.coarse_scale)) if config.coarse_scale < 1.0 else pair
+    stage1 = run_stage(1, coarse, initial_image(coarse, config), config.stage1_iterations)
+    laplacian_started = time.perf_counter()
+    laplacian = matting_laplacian(pair.content, epsilon=config.laplacian_epsilon, radius=config.laplacian_radius)
+    timings["laplacian"] = time.perf_counter() - laplacian_started
+    stage2 = run_stage(2, pair, resize_image(stage1, pair.content.shape[:2]), config.stage2_iterations,
+                       laplacian=laplacian)
+    timings["total"] = time.perf_counter() - started
+    return TransferResult(image=stage2, config=config, diagnostics=pair.diagnostics, history=history,
+                          stages=stages, timings=timings, content_image=pair.content, style_image=pair.style,
+                          content_labels=pair.content_labels, style_labels=pair.style_labels)
+
+
+def initial_image(pair: PreparedPair, config: TransferConfig) -> np.ndarray:
+    """Stage 1's starting image at the pair's size: the content, seeded noise, or the colour transfer."""
+    if config.init == "noise":
+        return np.random.default_rng(config.seed).uniform(0.0, 1.0, pair.content.shape).astype(np.float32)
+    if config.init == "colour_transfer":
+        return colour_statistics_transfer(pair.content, pair.style, pair.content_labels, pair.style_labels,
+                                          content_only_policy=config.content_only_policy)
+    return pair.content
