@@ -3,7 +3,8 @@
 Real masks are messy (ALGORITHM.md, "Masks"): anti-aliased edges with thousands of in-between
 colours, JPEG noise, greyscale files, a mask one pixel off its photo's size. Cleaning is:
 
-1. snap every pixel to the nearest palette colour (Euclidean in RGB);
+1. snap every pixel to the nearest palette colour in use (Euclidean in RGB; see
+   :func:`snap_to_palette`);
 2. resize to the photo's working size with nearest-neighbour (labels must not blend);
 3. merge specks: every connected component smaller than ``min_segment_fraction`` of the image is
    given the label of the nearest pixel outside such specks (so anti-aliasing slivers vanish).
@@ -36,6 +37,8 @@ PALETTE: dict[str, tuple[int, int, int]] = {
 }
 PALETTE_NAMES = tuple(PALETTE)
 _PALETTE_RGB = np.array(list(PALETTE.values()), dtype=np.int32)
+CLOSE_MATCH = 40
+"""RGB distance within which a pixel counts as showing a palette colour (JPEG noise, not blends)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,20 +81,27 @@ class PairDiagnostics:
         return dataclasses.asdict(self)
 
 
-def snap_to_palette(mask_rgb: np.ndarray) -> tuple[np.ndarray, int, float]:
-    """Label each pixel of an (H, W, 3) uint8 mask with its nearest palette colour.
+def snap_to_palette(mask_rgb: np.ndarray, min_fraction: float = 0.0) -> tuple[np.ndarray, int, float]:
+    """Label each pixel of an (H, W, 3) uint8 mask with its nearest palette colour in use.
 
+    A palette colour is in use when at least ``min_fraction`` of the pixels lie within
+    :data:`CLOSE_MATCH` of it. Snapping only to colours in use keeps anti-aliased borders from
+    becoming segments of their own: a 191-grey pixel between black and white goes to white,
+    not to the palette's 128-grey, unless the mask really has a grey segment.
     Returns (labels (H, W) uint8, distinct colour count, fraction of pixels not exactly on the palette).
     Works on the distinct colours only, so cost is one ``np.unique`` over the pixels.
     """
     packed = (mask_rgb[..., 0].astype(np.int32) << 16) | (mask_rgb[..., 1].astype(np.int32) << 8) \
         | mask_rgb[..., 2].astype(np.int32)
-    colours, inverse = np.unique(packed.ravel(), return_inverse=True)
+    colours, inverse, counts = np.unique(packed.ravel(), return_inverse=True, return_counts=True)
     rgb = np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], axis=1)
     distances = ((rgb[:, None, :] - _PALETTE_RGB[None, :, :]) ** 2).sum(axis=2)
-    nearest = distances.argmin(axis=1).astype(np.uint8)
-    off_palette = distances.min(axis=1) > 0
-    snapped_fraction = float(off_palette[inverse].mean())
+    close = distances <= CLOSE_MATCH ** 2
+    in_use = (counts[:, None] * close).sum(axis=0) >= max(1.0, min_fraction * packed.size)
+    if not in_use.any():
+        in_use[:] = True
+    nearest = np.where(in_use[None, :], distances, np.iinfo(np.int32).max).argmin(axis=1).astype(np.uint8)
+    snapped_fraction = float(counts[distances.min(axis=1) > 0].sum() / packed.size)
     return nearest[inverse].reshape(packed.shape), len(colours), snapped_fraction
 
 
@@ -139,7 +149,7 @@ def clean_label_map(mask_rgb: np.ndarray, *, photo_shape: tuple[int, int], worki
     """
     if mask_rgb.ndim != 3 or mask_rgb.shape[2] != 3 or mask_rgb.size == 0:
         raise InputImageError(f"a mask must be a non-empty (H, W, 3) RGB image, got shape {mask_rgb.shape}")
-    labels, distinct, snapped_fraction = snap_to_palette(mask_rgb)
+    labels, distinct, snapped_fraction = snap_to_palette(mask_rgb, min_segment_fraction)
     resized = resize_labels(labels, working_shape)
     min_pixels = max(1, int(round(min_segment_fraction * resized.size)))
     cleaned, specks, relabelled = merge_specks(resized, min_pixels)

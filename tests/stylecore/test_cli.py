@@ -1,0 +1,48 @@
+"""The stylecore command line, run as a user would."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from tests.conftest import example_pair_paths
+
+
+def run_cli(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "stylecore.cli", *arguments], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_transfer_writes_png_and_sidecar(tmp_path):
+    paths = example_pair_paths(5)
+    output = tmp_path / "out.png"
+    completed = run_cli("transfer", "--content", str(paths["content"]), "--style", str(paths["style"]),
+                        "--content-mask", str(paths["content_mask"]), "--style-mask", str(paths["style_mask"]),
+                        "--output", str(output), "--size", "64", "--stage1-iterations", "10",
+                        "--stage2-iterations", "5", "--seed", "3")
+    assert completed.returncode == 0, completed.stderr
+    assert "stage 2" in completed.stderr
+    image = np.asarray(Image.open(output))
+    assert image.shape[2] == 3 and max(image.shape[:2]) == 64
+    sidecar = json.loads(output.with_suffix(".json").read_text())
+    assert sidecar["config"]["size"] == 64 and sidecar["config"]["seed"] == 3
+    assert [stage["stage"] for stage in sidecar["stages"]] == [1, 2]
+    assert len(sidecar["history"]) == sum(stage["iterations"] for stage in sidecar["stages"])
+
+
+def test_bad_input_is_one_sentence_not_a_traceback(tmp_path):
+    completed = run_cli("transfer", "--content", str(tmp_path / "missing.png"), "--style",
+                        str(tmp_path / "missing.png"), "--output", str(tmp_path / "out.png"), "--size", "32")
+    assert completed.returncode == 2
+    assert "image not found" in completed.stderr and "Traceback" not in completed.stderr
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_help_lists_every_configuration_option():
+    completed = run_cli("transfer", "--help")
+    assert completed.returncode == 0
+    for option in ("--size", "--extractor", "--weights", "--stage1-iterations", "--stage2-iterations",
+                   "--seed", "--photorealism-weight", "--content-only-policy"):
+        assert option in completed.stdout

@@ -1,0 +1,31 @@
+"""The configuration object: defaults in one place, JSON round trip, stable hash, validation."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from stylecore.config import TransferConfig
+
+
+def test_json_round_trip_and_hash():
+    config = TransferConfig(size=128, style_layers=("conv1", "fire2"), style_layer_weights=(1.0, 0.5))
+    restored = TransferConfig.from_dict(json.loads(config.to_json()))
+    assert restored == config and restored.config_hash() == config.config_hash()
+    assert config.replace(seed=1).config_hash() != config.config_hash()
+
+
+def test_hash_is_stable_across_processes():
+    code = "from stylecore.config import TransferConfig; print(TransferConfig().config_hash())"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert other.stdout.strip() == TransferConfig().config_hash()
+
+
+def test_invalid_values_and_unknown_keys_are_refused():
+    with pytest.raises(ValueError, match="coarse_scale"):
+        TransferConfig(coarse_scale=0.0)
+    with pytest.raises(ValueError, match="same length"):
+        TransferConfig(style_layers=("conv1",), style_layer_weights=(1.0, 2.0))
+    with pytest.raises(ValueError, match="unknown configuration key"):
+        TransferConfig().replace(colour="red")

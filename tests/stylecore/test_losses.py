@@ -1,0 +1,63 @@
+"""Known answers for the loss terms."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from stylecore import losses
+from stylecore.laplacian import matting_laplacian
+
+
+def test_gram_of_hand_built_features():
+    # Two channels at three positions: F = [[1, 2], [0, 1], [3, 0]] (P=3, C=2).
+    features = tf.constant([[1.0, 2.0], [0.0, 1.0], [3.0, 0.0]])
+    gram = losses.gram_matrix(features).numpy()
+    # F^T F = [[10, 2], [2, 5]], divided by C * P = 6.
+    np.testing.assert_allclose(gram, np.array([[10.0, 2.0], [2.0, 5.0]]) / 6.0, rtol=1e-6)
+
+
+def test_masked_gram_weighs_positions_and_normalises_by_area():
+    features = tf.constant([[1.0, 2.0], [0.0, 1.0], [3.0, 0.0]])
+    weights = tf.constant([1.0, 0.5, 0.0])
+    # (F*m)^T (F*m) = [[1, 2], [2, 4.25]], area sum(m) = 1.5, C = 2.
+    expected = np.array([[1.0, 2.0], [2.0, 4.25]]) / 3.0
+    np.testing.assert_allclose(losses.gram_matrix(features, weights).numpy(), expected, rtol=1e-6)
+
+
+def test_total_variation_of_checkerboard():
+    # A 4x5 checkerboard of 0 and 1 on all 3 channels: every neighbour differs by 1.
+    board = (np.indices((4, 5)).sum(axis=0) % 2).astype(np.float32)
+    image = tf.constant(np.repeat(board[..., None], 3, axis=2))
+    horizontal_pairs, vertical_pairs = 4 * 4, 3 * 5
+    assert float(losses.total_variation(image)) == pytest.approx(3 * (horizontal_pairs + vertical_pairs))
+
+
+def test_total_variation_of_constant_image_is_zero():
+    assert float(losses.total_variation(tf.fill((6, 7, 3), 0.3))) == 0.0
+
+
+def test_content_loss_identical_is_zero_and_known_otherwise():
+    features = tf.random.stateless_uniform((4, 5, 8), seed=(1, 2))
+    assert float(losses.content_loss(features, features)) == 0.0
+    shifted = features + 0.5
+    assert float(losses.content_loss(shifted, features)) == pytest.approx(0.25, rel=1e-5)
+
+
+def test_style_loss_weighs_segments_by_area():
+    gram = tf.constant([[1.0, 0.0], [0.0, 1.0]])
+    target = tf.constant([[0.0, 0.0], [0.0, 0.0]])
+    assert float(losses.style_loss([gram, gram], [target, target], [0.25, 0.75])) == pytest.approx(2.0)
+
+
+def test_photorealism_gradient_is_twice_laplacian_times_image():
+    rng = np.random.default_rng(0)
+    content = rng.uniform(size=(9, 11, 3))
+    laplacian = matting_laplacian(content)
+    image = tf.constant(rng.uniform(size=(9, 11, 3)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        loss = losses.photorealism_loss(image, losses.sparse_laplacian(laplacian))
+    gradient = tape.gradient(loss, image).numpy().reshape(-1, 3)
+    pixels = image.numpy().reshape(-1, 3).astype(np.float64)
+    np.testing.assert_allclose(gradient, 2.0 * (laplacian @ pixels), rtol=1e-3, atol=1e-3)
+    assert float(loss) == pytest.approx(float(np.sum(pixels * (laplacian @ pixels))), rel=1e-3)
