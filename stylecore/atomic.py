@@ -25,6 +25,10 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.",
                                          suffix=f".partial{target.suffix}")
     os.close(handle)
+    # mkstemp creates the file private (0600); give it the permissions a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
     try:
         yield Path(temporary)
         os.replace(temporary, target)
