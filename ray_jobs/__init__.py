@@ -1,0 +1,17 @@
+"""The batch layer: ``stylecore``'s two-stage transfer over a manifest of pairs, on Ray.
+
+Read the modules in the order a row travels through them:
+
+- :mod:`ray_jobs.manifest`: the rows a job renders, read from JSONL, CSV or Parquet and checked whole;
+- :mod:`ray_jobs.fingerprint`: what identifies a row's work (input file hashes, configuration hash);
+- :mod:`ray_jobs.resume`: which rows an earlier run already finished, so a rerun skips them;
+- :mod:`ray_jobs.resources`: how many actors, and which CPUs and GPUs each one gets;
+- :mod:`ray_jobs.devices`: TensorFlow set up inside an actor (thread pools, GPU memory growth);
+- :mod:`ray_jobs.worker`: the Ray actor that holds an extractor and renders one row at a time;
+- :mod:`ray_jobs.pool`: hands rows to actors and collects outcomes as they finish;
+- :mod:`ray_jobs.records`: one metadata row per item, as :mod:`ray_jobs.schema` defines it;
+- :mod:`ray_jobs.metadata`: the Parquet files under ``OUTPUT/metadata/``;
+- :mod:`ray_jobs.progress`: the console lines with done, failed, total and time left;
+- :mod:`ray_jobs.job`: one run from rows to images and metadata;
+- :mod:`ray_jobs.render`: the command line (``python -m ray_jobs.render``).
+"""

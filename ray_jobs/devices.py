@@ -1,0 +1,49 @@
+"""TensorFlow set up inside one actor: its CPU share as thread pools, its GPU with memory growth.
+
+Ray gives every actor a share of the node (``num_cpus``, ``num_gpus``) but TensorFlow ignores it
+and sizes its thread pools to all the node's cores, so N CPU actors would run N x cores threads
+and slow each other down. Sizing the pools to the actor's share must happen before TensorFlow runs
+its first operation, which is why :func:`configure_tensorflow` is the first thing an actor does.
+
+For a GPU actor Ray sets ``CUDA_VISIBLE_DEVICES`` to the GPU it assigned, so TensorFlow sees that
+one GPU as ``GPU:0``; memory growth keeps TensorFlow from taking the whole card at start. A CPU
+actor hides every GPU from TensorFlow so that it never competes with the GPU actors for one. When
+Ray assigns a GPU that TensorFlow cannot use (a CPU-only build, a cluster that only declares GPUs),
+the actor runs on the CPU and says so in the ``device`` column.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceInfo:
+    """Where an actor's TensorFlow runs."""
+
+    device: str
+    """``"GPU:0"`` (the actor's GPU, whichever physical card it is) or ``"CPU"``."""
+    gpu_ids: tuple[str, ...]
+    """The GPU ids Ray assigned to the actor; empty for a CPU actor."""
+    cpu_threads: int
+    """TensorFlow's intra-op thread count, the actor's CPU share."""
+
+
+def configure_tensorflow(*, cpu_threads: int, gpu_ids: Sequence[int | str]) -> DeviceInfo:
+    """Size TensorFlow's thread pools to ``cpu_threads`` and set up the GPUs Ray assigned, if any.
+
+    Must run before TensorFlow executes anything in this process (TensorFlow refuses changes after).
+    """
+    tf.config.threading.set_intra_op_parallelism_threads(cpu_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(cpu_threads)
+    visible = tf.config.list_physical_devices("GPU") if gpu_ids else []
+    if gpu_ids:
+        for gpu in visible:
+            tf.config.experimental.set_memory_growth(gpu, True)
+    else:
+        tf.config.set_visible_devices([], "GPU")
+    return DeviceInfo(device="GPU:0" if visible else "CPU", gpu_ids=tuple(str(gpu) for gpu in gpu_ids),
+                      cpu_threads=tf.config.threading.get_intra_op_parallelism_threads())

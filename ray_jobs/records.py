@@ -1,0 +1,113 @@
+"""One metadata row per item, as plain dicts keyed by the columns of :data:`ray_jobs.schema.METADATA_SCHEMA`.
+
+A row is assembled from independent groups of columns, each from the one place that knows it:
+the manifest entry and its fingerprint (:func:`identity_columns`), the transfer's result
+(:func:`result_columns`, :func:`metric_columns`), a failure (:func:`error_columns`), the worker
+(:func:`worker_columns`) and, once the driver has written the image, :func:`output_columns`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import stylecore
+from ray_jobs.devices import DeviceInfo
+from ray_jobs.errors import one_line
+from ray_jobs.fingerprint import Fingerprint
+from ray_jobs.manifest import ManifestEntry
+from ray_jobs.schema import INPUTS, LOSS_TERMS, METADATA_SCHEMA, SCHEMA_VERSION, metric_column
+from stylecore.colour_transfer import colour_statistics_transfer
+from stylecore.extractors import FeatureExtractor
+from stylecore.metrics import evaluate_output
+from stylecore.transfer import TransferResult
+
+Record = dict[str, Any]
+
+
+def empty_record() -> Record:
+    """Every column, set to null."""
+    return dict.fromkeys(METADATA_SCHEMA.names)
+
+
+def identity_columns(entry: ManifestEntry, fingerprint: Fingerprint, *, run_id: str) -> Record:
+    """What the row is: id, inputs with their hashes, configuration, and the code that renders it."""
+    return {
+        "schema_version": SCHEMA_VERSION, "run_id": run_id, "id": entry.id,
+        **{f"{name}_path": _text(getattr(entry, name)) for name in INPUTS},
+        **{f"{name}_sha256": getattr(fingerprint, f"{name}_sha256") for name in INPUTS},
+        "config_json": entry.config.to_json(), "config_hash": fingerprint.config_hash,
+        "extractor": entry.config.extractor, "version": stylecore.__version__,
+    }
+
+
+def result_columns(result: TransferResult, extractor: FeatureExtractor) -> Record:
+    """What a successful transfer reports: mask diagnostics, per-stage losses and times, image size."""
+    diagnostics = result.diagnostics
+    columns: Record = {
+        "status": "ok",
+        "output_height": int(result.image.shape[0]), "output_width": int(result.image.shape[1]),
+        "mask_diagnostics_json": json.dumps(diagnostics.to_dict(), sort_keys=True),
+        "matched_labels": list(diagnostics.matched), "content_only_labels": list(diagnostics.content_only),
+        "style_only_labels": list(diagnostics.style_only),
+        "timings_json": json.dumps(result.timings, sort_keys=True),
+        "extractor_weights_sha256": extractor.weights_sha256,
+    }
+    for stage in result.stages:
+        prefix = f"stage{stage['stage']}_"
+        columns.update({prefix + "iterations_run": stage["iterations"], prefix + "seconds": stage["seconds"],
+                        prefix + "height": stage["height"], prefix + "width": stage["width"]})
+        columns.update({f"{prefix}loss_{term}": float(stage["losses"][term]) for term in LOSS_TERMS})
+    return columns
+
+
+def metric_columns(result: TransferResult) -> Record:
+    """Per-row quality metrics, one entry per :data:`ray_jobs.schema.METRIC_FIELDS` column.
+
+    The result is scored beside its two references, the content photo and the per-segment
+    colour-statistics transfer, all against the Laplacian the transfer already built.
+    """
+    policy = result.config.content_only_policy
+    reference = colour_statistics_transfer(result.content_image, result.style_image, result.content_labels,
+                                           result.style_labels, content_only_policy=policy)
+    subjects = {"output": result.image, "content": result.content_image, "reference": reference}
+    columns: Record = {}
+    for subject, image in subjects.items():
+        scores = evaluate_output(image, result.content_image, result.style_image, result.content_labels,
+                                 result.style_labels, content_only_policy=policy, laplacian=result.laplacian)
+        columns.update({metric_column(subject, metric): value for metric, value in scores.items()})
+    return columns
+
+
+def error_columns(error: BaseException) -> Record:
+    """A failed row: the error's class name and its one-line message."""
+    return {"status": "error", "error_type": type(error).__name__, "error_message": one_line(error)}
+
+
+def worker_columns(device: DeviceInfo, *, worker: str, started_at: datetime.datetime,
+                   finished_at: datetime.datetime, seconds: float) -> Record:
+    """Who ran the row, where and when."""
+    return {"device": device.device, "gpu_ids": list(device.gpu_ids), "worker": worker,
+            "started_at": started_at, "finished_at": finished_at, "seconds": seconds}
+
+
+def output_columns(relative_path: str, sha256: str) -> Record:
+    """The written image: its path relative to the output folder and the SHA-256 of its bytes."""
+    return {"output_path": relative_path, "output_sha256": sha256}
+
+
+def skipped_record(previous: Mapping[str, Any], *, run_id: str) -> Record:
+    """A row an earlier run already rendered: that run's columns, with this run's id and ``skipped``."""
+    copied = {name: previous.get(name) for name in METADATA_SCHEMA.names}
+    return {**copied, "schema_version": SCHEMA_VERSION, "run_id": run_id, "status": "skipped"}
+
+
+def now() -> datetime.datetime:
+    """The current time, UTC, the unit of ``started_at`` and ``finished_at``."""
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,120 @@
+"""The batch command: ``python -m ray_jobs.render MANIFEST --output DIR [options]``.
+
+It is also what ``ray job submit --working-dir . -- python -m ray_jobs.render ...`` runs on a
+cluster's head node. Argument parsing lives here and only here; the work is :func:`ray_jobs.job.run_job`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import ray
+
+from ray_jobs.errors import JobError, ManifestError
+from ray_jobs.job import JobOptions, run_job
+from ray_jobs.manifest import ManifestEntry, read_manifest
+from ray_jobs.resources import DEFAULT_CPUS_PER_ACTOR
+from stylecore.cli import add_config_arguments, config_from_arguments
+from stylecore.config import TransferConfig
+
+SMOKE_CHANGES = {"size": 64, "coarse_scale": 1.0, "stage1_iterations": 5, "stage2_iterations": 5}
+"""What ``--smoke`` does to the configuration: tiny images (stage 1 at full size, since SqueezeNet
+needs more than 32 px) and a few iterations, to check a cluster and a manifest in a minute."""
+SMOKE_ROWS = 4
+"""Rows a ``--smoke`` run renders unless ``--limit`` says otherwise."""
+
+DESCRIPTION = """\
+Photographic style transfer (stylecore) over a manifest of content/style/mask rows, on Ray.
+
+Each row's two-stage transfer runs on a Ray actor that holds a loaded feature extractor. Under
+--output go one image per row (images/<id>.png) and one Parquet file per run
+(metadata/run-<run id>.parquet) with a row per item: inputs and their hashes, configuration,
+status (ok, error, skipped), error message, mask diagnostics, losses and timings.
+
+Rerunning the same manifest into the same --output skips the rows already done and renders only
+new, failed and changed ones (a changed photo, mask or configuration value); --force redoes all.
+
+Connects to the Ray cluster named by --address or $RAY_ADDRESS (as under `ray job submit`), else
+starts Ray on this machine. Manifest format: see manifests/README.md."""
+
+EPILOG = """\
+exit status: 0 every row ok or skipped; 1 some rows failed (see their error_message);
+2 the job was refused before any row ran (bad manifest, bad option, workers cannot start).
+
+examples:
+  python -m ray_jobs.render manifests/dpst-smoke.csv --data-root ../shared/data/dpst --output runs/smoke --smoke
+  python -m ray_jobs.render manifests/dpst-all.jsonl --data-root ../shared/data/dpst --output runs/dpst
+  ray job submit --working-dir . -- python -m ray_jobs.render manifests/dpst-all.jsonl \\
+      --data-root /shared/dpst --output /shared/runs/dpst"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ray_jobs.render", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("manifest", type=Path, metavar="MANIFEST", help="manifest file: .jsonl, .csv or .parquet")
+    parser.add_argument("--output", type=Path, required=True, metavar="DIR",
+                        help="folder for images/ and metadata/; reuse it to resume or re-render")
+    parser.add_argument("--data-root", type=Path, default=Path("."), metavar="DIR",
+                        help="folder the manifest's relative paths start from (default: the current folder; "
+                             "under `ray job submit` give an absolute path)")
+    parser.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a new local Ray)")
+    parser.add_argument("--actors", type=int, metavar="N", help="number of actors (default: one per GPU; without GPUs, "
+                        "the cluster's CPUs divided by --cpus-per-actor)")
+    parser.add_argument("--cpus-per-actor", type=int, metavar="N",
+                        help=f"CPUs (and TensorFlow threads) per actor (default: {DEFAULT_CPUS_PER_ACTOR} "
+                             "for CPU actors, an equal share for GPU actors)")
+    parser.add_argument("--no-gpus", action="store_true", help="run CPU actors even where the cluster has GPUs")
+    parser.add_argument("--weights", metavar="FILE", help="weights file of the extractor (default: SqueezeNet from "
+                        "$STYLECORE_WEIGHTS_DIR or ~/.cache/stylecore/weights); for vgg19 also 'random'")
+    parser.add_argument("--limit", type=int, metavar="N", help="render only the manifest's first N rows")
+    parser.add_argument("--force", action="store_true", help="redo every row, even those already done")
+    parser.add_argument("--smoke", action="store_true",
+                        help=f"smoke test: size {SMOKE_CHANGES['size']}, {SMOKE_CHANGES['stage1_iterations']}+"
+                             f"{SMOKE_CHANGES['stage2_iterations']} iterations, first {SMOKE_ROWS} rows "
+                             "(configuration options and --limit still apply); use its own --output")
+    add_config_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, check the manifest, connect to Ray, run the job; the process's exit status."""
+    arguments = build_parser().parse_args(argv)
+    try:
+        entries = _entries(arguments)
+        options = JobOptions(output=arguments.output.resolve(), actors=arguments.actors,
+                             cpus_per_actor=arguments.cpus_per_actor, use_gpus=not arguments.no_gpus,
+                             force=arguments.force, weights=arguments.weights)
+        _connect(arguments.address)
+        summary = run_job(entries, options=options)
+    except (ManifestError, JobError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        ray.shutdown()
+    return 1 if summary.failed else 0
+
+
+def _entries(arguments: argparse.Namespace) -> list[ManifestEntry]:
+    base = TransferConfig().replace(**SMOKE_CHANGES) if arguments.smoke else TransferConfig()
+    config = config_from_arguments(arguments, base)
+    if arguments.limit is not None and arguments.limit < 1:
+        raise ValueError("--limit must be at least 1.")
+    entries = read_manifest(arguments.manifest, data_root=arguments.data_root, config=config)
+    limit = arguments.limit if arguments.limit is not None else (SMOKE_ROWS if arguments.smoke else None)
+    return entries[:limit]
+
+
+def _connect(address: str | None) -> None:
+    try:
+        ray.init(address=address, logging_level=logging.WARNING)
+    except ConnectionError as error:
+        raise JobError(f"cannot join the Ray cluster at {address or '$RAY_ADDRESS'}: "
+                       f"{' '.join(str(error).split())}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

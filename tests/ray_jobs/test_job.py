@@ -1,0 +1,266 @@
+"""Whole runs on a real local Ray (2 CPUs): real example photos at 64 px, a few L-BFGS iterations,
+images written and reopened, metadata read back from Parquet without Ray.
+
+One Ray session for the module; the first run is shared, and each rerun works on its own copy
+of the output folder (and of the data, where a test changes an input).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import ray
+from conftest import example_pair_paths
+from PIL import Image
+
+import stylecore
+from ray_jobs.errors import JobError
+from ray_jobs.fingerprint import file_sha256
+from ray_jobs.job import JobOptions, JobSummary, run_job
+from ray_jobs.manifest import read_manifest
+from ray_jobs.schema import METADATA_SCHEMA
+from stylecore.config import TransferConfig
+
+CONFIG = TransferConfig(size=64, coarse_scale=1.0, stage1_iterations=3, stage2_iterations=3)
+GOOD = {"pair01": 1, "pair02": 2}
+"""Rows that render: example pair 1 with its masks, pair 2 without masks."""
+ERRORS = {"missing": "InputImageError", "corrupt": "InputImageError", "diverges": "OptimisationError"}
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray.init(address="local", num_cpus=2, num_gpus=0, object_store_memory=100 * 2**20, include_dashboard=False,
+             logging_level=logging.WARNING)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    """Copies of two example pairs, and a file that is not an image."""
+    root = tmp_path_factory.mktemp("data")
+    for name, number in GOOD.items():
+        for kind, source in example_pair_paths(number).items():
+            (root / name).mkdir(exist_ok=True)
+            shutil.copy(source, root / name / f"{kind}.png")
+    (root / "corrupt.png").write_bytes(b"this is not a PNG file")
+    return root
+
+
+def manifest_rows(*, with_errors: bool = True, overrides: dict[str, dict] | None = None) -> list[dict]:
+    rows = [{"id": "pair01", "content": "pair01/content.png", "style": "pair01/style.png",
+             "content_mask": "pair01/content_mask.png", "style_mask": "pair01/style_mask.png"},
+            {"id": "pair02", "content": "pair02/content.png", "style": "pair02/style.png"}]
+    if with_errors:
+        rows += [{"id": "missing", "content": "pair01/nowhere.png", "style": "pair01/style.png"},
+                 {"id": "corrupt", "content": "corrupt.png", "style": "pair01/style.png"},
+                 # a content weight beyond float32's range makes the loss infinite, then NaN
+                 {"id": "diverges", "content": "pair02/content.png", "style": "pair02/style.png",
+                  "config": {"content_weight": 1e39}}]
+    for row in rows:
+        if overrides and row["id"] in overrides:
+            row["config"] = overrides[row["id"]]
+    return rows
+
+
+def write_manifest(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def run(manifest: Path, data_root: Path, output: Path, **options) -> tuple[JobSummary, str]:
+    entries = read_manifest(manifest, data_root=data_root, config=CONFIG)
+    console = io.StringIO()
+    summary = run_job(entries, options=JobOptions(output=output, **options), stream=console)
+    return summary, console.getvalue()
+
+
+def rows_of(summary: JobSummary) -> dict[str, dict]:
+    return {row["id"]: row for row in pq.read_table(summary.metadata_path).to_pylist()}
+
+
+@pytest.fixture(scope="module")
+def first_run(ray_session, data_root, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("first")
+    manifest = write_manifest(folder / "manifest.jsonl", manifest_rows())
+    summary, console = run(manifest, data_root, folder / "output", actors=2)
+    return summary, console, manifest, folder / "output"
+
+
+@pytest.fixture
+def output_copy(first_run, tmp_path) -> Path:
+    shutil.copytree(first_run[3], tmp_path / "output")
+    return tmp_path / "output"
+
+
+def test_good_rows_succeed_and_each_broken_row_ends_as_an_error_row(first_run):
+    summary, _, _, _ = first_run
+    rows = rows_of(summary)
+    assert (summary.ok, summary.failed, summary.skipped) == (2, 3, 0)
+    assert {row_id: row["status"] for row_id, row in rows.items()} == {
+        **dict.fromkeys(GOOD, "ok"), **dict.fromkeys(ERRORS, "error")}
+    assert {row_id: rows[row_id]["error_type"] for row_id in ERRORS} == ERRORS
+    assert "nowhere.png" in rows["missing"]["error_message"]
+    assert "corrupt.png" in rows["corrupt"]["error_message"]
+    assert "non-finite" in rows["diverges"]["error_message"]
+    for row in rows.values():
+        assert row["error_message"] is None or "\n" not in row["error_message"]
+        assert (row["output_path"] is None) == (row["status"] == "error")
+
+
+def test_metadata_has_the_schema_and_reads_in_duckdb_without_ray(first_run):
+    summary, _, _, output = first_run
+    assert pq.read_schema(summary.metadata_path).equals(METADATA_SCHEMA)
+    query = (f"SELECT status, count(*) FROM read_parquet('{output}/metadata/*.parquet') "
+             "GROUP BY status ORDER BY status")
+    assert duckdb.sql(query).fetchall() == [("error", 3), ("ok", 2)]
+
+
+def test_rows_record_inputs_configuration_losses_and_worker(first_run, data_root):
+    rows = rows_of(first_run[0])
+    pair01, pair02 = rows["pair01"], rows["pair02"]
+    assert pair01["content_path"] == str(data_root / "pair01" / "content.png")
+    assert pair01["style_mask_sha256"] == file_sha256(data_root / "pair01" / "style_mask.png")
+    assert (pair02["content_mask_path"], pair02["content_mask_sha256"]) == (None, None)
+    assert TransferConfig.from_dict(json.loads(pair01["config_json"])) == CONFIG
+    assert pair01["config_hash"] == CONFIG.config_hash()
+    assert rows["diverges"]["config_hash"] == CONFIG.replace(content_weight=1e39).config_hash()
+    assert json.loads(pair01["mask_diagnostics_json"])["matched"] == pair01["matched_labels"]
+    assert len(pair01["matched_labels"]) >= 2 and pair02["matched_labels"] == ["blue"]
+    for row in (pair01, pair02):
+        for stage in (1, 2):
+            assert 1 <= row[f"stage{stage}_iterations_run"] <= 3
+            assert math.isfinite(row[f"stage{stage}_loss_total"]) and row[f"stage{stage}_seconds"] > 0
+        assert row["stage1_loss_photorealism"] == 0.0 < row["stage2_loss_photorealism"]
+        assert (row["extractor"], row["device"], row["gpu_ids"]) == ("squeezenet", "CPU", [])
+        assert row["extractor_weights_sha256"] and row["worker"] and row["version"] == stylecore.__version__
+        assert row["started_at"] <= row["finished_at"] and 0 < row["seconds"]
+
+
+def test_rows_carry_metrics_of_the_output_and_both_references(first_run):
+    rows = rows_of(first_run[0])
+    for row in (rows["pair01"], rows["pair02"]):
+        assert row["content_ssim"] == pytest.approx(1.0)
+        assert 0.0 < row["output_ssim"] < 1.0 and 0.0 < row["reference_ssim"] < 1.0
+        # The colour transfer moves the colours towards the style's; the content does not.
+        assert row["reference_style_distance"] < row["content_style_distance"]
+        assert row["content_photorealism_energy"] < 1e-4 < row["output_photorealism_energy"]
+    assert rows["diverges"]["output_ssim"] is None
+
+
+def test_images_are_complete_pngs_with_the_recorded_hash_and_no_partial_files(first_run):
+    summary, _, _, output = first_run
+    for row_id, row in rows_of(summary).items():
+        if row["status"] != "ok":
+            assert not (output / "images" / f"{row_id}.png").exists()
+            continue
+        path = output / row["output_path"]
+        assert path == output / "images" / f"{row_id}.png"
+        assert file_sha256(path) == row["output_sha256"]
+        with Image.open(path) as image:
+            pixels = np.asarray(image)
+        assert pixels.shape == (row["output_height"], row["output_width"], 3)
+        assert max(pixels.shape[:2]) == CONFIG.size and pixels.std() > 1.0
+    assert not list(output.rglob(".*partial*"))
+
+
+def test_each_actor_loads_its_extractor_once_with_its_share_of_the_cpus(first_run):
+    workers = first_run[0].workers
+    assert len(workers) == 2 and len({info.worker for info in workers}) == 2
+    assert [info.extractor_loads for info in workers] == [{"squeezenet": 1}] * 2
+    assert sum(info.rendered for info in workers) == 5
+    assert [info.device.cpu_threads for info in workers] == [1, 1]
+
+
+def test_console_shows_progress_with_counts_and_estimate(first_run):
+    console = first_run[1]
+    assert "5 rows, 5 to render, 0 skipped" in console
+    assert "[5/5] " in console and "| done 2, failed 3, skipped 0 | ETA 0s" in console
+    assert "finished in " in console and "2 ok, 3 failed, 0 skipped" in console
+
+
+def test_rerun_skips_done_rows_and_retries_only_failed_ones(first_run, data_root, output_copy):
+    images = {row_id: (output_copy / "images" / f"{row_id}.png").stat().st_mtime_ns for row_id in GOOD}
+    summary, console = run(first_run[2], data_root, output_copy)
+    rows = rows_of(summary)
+    assert (summary.ok, summary.failed, summary.skipped) == (0, 3, 2)
+    assert "2 skipped as already done" in console
+    assert sum(info.rendered for info in summary.workers) == 3
+    first = rows_of(first_run[0])
+    for row_id in GOOD:
+        assert rows[row_id]["status"] == "skipped"
+        assert rows[row_id]["output_sha256"] == first[row_id]["output_sha256"]
+        assert rows[row_id]["run_id"] == summary.run_id != first[row_id]["run_id"]
+        assert (output_copy / "images" / f"{row_id}.png").stat().st_mtime_ns == images[row_id]
+    assert len(list((output_copy / "metadata").glob("run-*.parquet"))) == 2
+
+
+def test_changing_one_input_redoes_only_its_row(first_run, data_root, output_copy, tmp_path):
+    changed_root = tmp_path / "data"
+    shutil.copytree(data_root, changed_root)
+    style = changed_root / "pair02" / "style.png"
+    with Image.open(style) as image:
+        pixels = np.asarray(image.convert("RGB")).copy()
+    pixels[0, 0] = 255 - pixels[0, 0]
+    Image.fromarray(pixels).save(style)
+    manifest = write_manifest(tmp_path / "good.jsonl", manifest_rows(with_errors=False))
+    summary, _ = run(manifest, changed_root, output_copy)
+    assert {row_id: row["status"] for row_id, row in rows_of(summary).items()} == {"pair01": "skipped",
+                                                                                     "pair02": "ok"}
+    assert rows_of(summary)["pair02"]["style_sha256"] == file_sha256(style)
+
+
+def test_changing_one_rows_configuration_redoes_only_that_row(data_root, output_copy, tmp_path):
+    manifest = write_manifest(tmp_path / "good.jsonl", manifest_rows(
+        with_errors=False, overrides={"pair01": {"stage2_iterations": 2}}))
+    summary, _ = run(manifest, data_root, output_copy)
+    rows = rows_of(summary)
+    assert {row_id: row["status"] for row_id, row in rows.items()} == {"pair01": "ok", "pair02": "skipped"}
+    assert rows["pair01"]["config_hash"] == CONFIG.replace(stage2_iterations=2).config_hash()
+    assert rows["pair01"]["stage2_iterations_run"] <= 2
+
+
+def test_force_redoes_every_row_and_a_torn_image_is_not_trusted(data_root, output_copy, tmp_path):
+    manifest = write_manifest(tmp_path / "good.jsonl", manifest_rows(with_errors=False))
+    torn = output_copy / "images" / "pair01.png"
+    torn.write_bytes(torn.read_bytes()[:50])
+    summary, _ = run(manifest, data_root, output_copy)
+    assert {row_id: row["status"] for row_id, row in rows_of(summary).items()} == {"pair01": "ok",
+                                                                                     "pair02": "skipped"}
+    with Image.open(torn) as image:
+        image.load()
+    summary, _ = run(manifest, data_root, output_copy, force=True)
+    assert (summary.ok, summary.skipped) == (2, 0)
+
+
+def test_command_line_joins_the_running_cluster(ray_session, data_root, tmp_path):
+    manifest = write_manifest(tmp_path / "m.jsonl", manifest_rows(with_errors=False)[:1])
+    command = [sys.executable, "-m", "ray_jobs.render", str(manifest), "--data-root", str(data_root),
+               "--output", str(tmp_path / "out"), "--address", ray_session, "--smoke", "--stage2-iterations", "2"]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert "[1/1] pair01 ok" in finished.stdout
+    [row] = pq.read_table(tmp_path / "out" / "metadata").to_pylist()
+    config = TransferConfig.from_dict(json.loads(row["config_json"]))
+    assert (config.size, config.stage2_iterations) == (64, 2)
+    assert dataclasses.replace(config, stage2_iterations=5) == TransferConfig(
+        size=64, coarse_scale=1.0, stage1_iterations=5, stage2_iterations=5)
+
+
+def test_workers_that_cannot_load_their_weights_stop_the_job_before_any_row(ray_session, data_root, tmp_path):
+    manifest = write_manifest(tmp_path / "good.jsonl", manifest_rows(with_errors=False))
+    with pytest.raises(JobError, match="^the workers cannot start: SqueezeNet weights not found"):
+        run(manifest, data_root, tmp_path / "output", weights=str(tmp_path / "absent.h5"))
+    assert not (tmp_path / "output" / "metadata").exists()

@@ -1,0 +1,50 @@
+"""The command line: a help text that explains, and bad input refused with one sentence and
+status 2 before Ray starts. (A full run through the command line is in test_job.py.)"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+import ray
+
+from ray_jobs.render import main
+from stylecore.config import TransferConfig
+
+
+def test_help_explains_the_job_and_offers_every_configuration_field(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    for phrase in ("MANIFEST", "--output", "--data-root", "--address", "RAY_ADDRESS", "--actors", "--limit",
+                   "--force", "--smoke", "skipped", "exit status", "ray job submit"):
+        assert phrase in text
+    for field in dataclasses.fields(TransferConfig):
+        assert f"--{field.name.replace('_', '-')}" in text
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--limit", "0"], "error: --limit must be at least 1."),
+    (["--size", "8"], "error: invalid configuration: size must be at least 16 px, got 8"),
+])
+def test_bad_options_are_refused_in_one_sentence(tmp_path, capsys, arguments, message):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("id,content,style\na,x.png,y.png\n", encoding="utf-8")
+    assert main([str(manifest), "--output", str(tmp_path / "out"), *arguments]) == 2
+    assert capsys.readouterr().err.strip() == message
+    assert not ray.is_initialized() and not (tmp_path / "out").exists()
+
+
+def test_a_malformed_manifest_is_refused_with_its_line_and_no_traceback(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("id,content,style\na,x.png,y.png\nb,x.png,y.png\na,z.png,y.png\n", encoding="utf-8")
+    finished = subprocess.run([sys.executable, "-m", "ray_jobs.render", str(manifest), "--output",
+                               str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 2
+    lines = [line for line in finished.stderr.splitlines() if line.startswith("error: ")]
+    assert lines == [f"error: {manifest}, line 4: duplicate id 'a' (first used on line 2)."]
+    assert "Traceback" not in finished.stderr
+    assert not (tmp_path / "out").exists()
