@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import types
+import typing
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -94,17 +96,54 @@ class TransferConfig:
         return dataclasses.replace(self, **normalised)
 
 
-def _validation_problems(config: TransferConfig) -> list[str]:
+MIN_STAGE_SIZE = 32
+"""Smallest long side, in px, that any stage may run at: below it SqueezeNet's pooling has no input."""
+
+
+def _type_problems(config: TransferConfig) -> list[str]:
+    """Fields whose value is not of the declared type (JSON overrides arrive untyped)."""
     problems = []
-    if config.size < 16:
-        problems.append(f"size must be at least 16 px, got {config.size}")
-    if config.extractor not in ("squeezenet", "vgg19"):
-        problems.append(f"extractor must be 'squeezenet' or 'vgg19', got {config.extractor!r}")
-    if config.init not in ("content", "noise", "colour_transfer"):
-        problems.append(f"init must be 'content', 'noise' or 'colour_transfer', got {config.init!r}")
-    if config.content_only_policy not in ("global_style", "content_only"):
-        problems.append("content_only_policy must be 'global_style' or 'content_only', "
-                        f"got {config.content_only_policy!r}")
+    hints = typing.get_type_hints(TransferConfig)
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if not _matches(value, hints[field.name]):
+            problems.append(f"{field.name} must be {_describe(hints[field.name])}, got {value!r}")
+    return problems
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return value in arguments
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, argument) for argument in arguments)
+    if origin is tuple:
+        return isinstance(value, tuple) and all(_matches(item, arguments[0]) for item in value)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint) and not isinstance(value, bool)
+
+
+def _describe(hint: Any) -> str:
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(argument) for argument in arguments)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(argument) for argument in arguments)
+    if origin is tuple:
+        return f"a list of {_describe(arguments[0])}"
+    return {type(None): "null", int: "an integer", float: "a number", str: "a string"}.get(hint, repr(hint))
+
+
+def _validation_problems(config: TransferConfig) -> list[str]:
+    problems = _type_problems(config)
+    if problems:
+        return problems
+    if config.size * config.coarse_scale < MIN_STAGE_SIZE:
+        problems.append(f"size x coarse_scale must be at least {MIN_STAGE_SIZE} px, "
+                        f"got {config.size} x {config.coarse_scale}")
     if not 0.0 < config.coarse_scale <= 1.0:
         problems.append(f"coarse_scale must be in (0, 1], got {config.coarse_scale}")
     if config.stage1_iterations < 0 or config.stage2_iterations < 0:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 
 from stylecore.colour_transfer import colour_statistics_transfer
 from stylecore.config import TransferConfig
@@ -50,6 +51,8 @@ class TransferResult:
     style_image: np.ndarray
     content_labels: np.ndarray
     style_labels: np.ndarray
+    laplacian: scipy.sparse.csr_matrix
+    """The content photo's matting Laplacian at working size, as stage 2 used it."""
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready record of the configuration, mask diagnostics, stages and timings."""
@@ -115,7 +118,8 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
     timings["total"] = time.perf_counter() - started
     return TransferResult(image=stage2, config=config, diagnostics=pair.diagnostics, history=history,
                           stages=stages, timings=timings, content_image=pair.content, style_image=pair.style,
-                          content_labels=pair.content_labels, style_labels=pair.style_labels)
+                          content_labels=pair.content_labels, style_labels=pair.style_labels,
+                          laplacian=laplacian)
 
 
 def initial_image(pair: PreparedPair, config: TransferConfig) -> np.ndarray:

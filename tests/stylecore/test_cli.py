@@ -34,7 +34,7 @@ def test_transfer_writes_png_and_sidecar(tmp_path):
 
 def test_bad_input_is_one_sentence_not_a_traceback(tmp_path):
     completed = run_cli("transfer", "--content", str(tmp_path / "missing.png"), "--style",
-                        str(tmp_path / "missing.png"), "--output", str(tmp_path / "out.png"), "--size", "32")
+                        str(tmp_path / "missing.png"), "--output", str(tmp_path / "out.png"), "--size", "64")
     assert completed.returncode == 2
     assert "image not found" in completed.stderr and "Traceback" not in completed.stderr
     assert not (tmp_path / "out.png").exists()

@@ -29,3 +29,20 @@ def test_invalid_values_and_unknown_keys_are_refused():
         TransferConfig(style_layers=("conv1",), style_layer_weights=(1.0, 2.0))
     with pytest.raises(ValueError, match="unknown configuration key"):
         TransferConfig().replace(colour="red")
+
+
+def test_values_of_the_wrong_type_are_refused():
+    with pytest.raises(ValueError, match="size must be an integer"):
+        TransferConfig.from_dict({"size": "64"})
+    with pytest.raises(ValueError, match="size must be an integer"):
+        TransferConfig.from_dict({"size": 64.5})
+    with pytest.raises(ValueError, match="init must be one of"):
+        TransferConfig(init="zeros")
+    assert TransferConfig.from_dict({"style_layer_weights": [1, 2.5], "style_layers": ["conv1", "fire2"],
+                                     "tv_weight": 0}).style_layer_weights == (1, 2.5)
+
+
+def test_stages_smaller_than_the_network_accepts_are_refused():
+    with pytest.raises(ValueError, match="at least 32 px"):
+        TransferConfig(size=48, coarse_scale=0.5)
+    assert TransferConfig(size=48, coarse_scale=1.0).size == 48
