@@ -136,7 +136,7 @@ class StageObjective:
         return total, tape.gradient(total, image), terms
 
     def __call__(self, image: np.ndarray) -> tuple[float, np.ndarray, dict[str, float]]:
-        """Loss (float), gradient (same shape as ``image``, float64) and the unweighted terms."""
+        """Loss (float), gradient (same shape as ``image``, float32) and the unweighted terms."""
         total, gradient, terms = self._compiled(tf.constant(image, tf.float32))
-        return (float(total), gradient.numpy().astype(np.float64),
+        return (float(total), gradient.numpy(),
                 {name: float(value) for name, value in terms.items()})

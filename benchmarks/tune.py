@@ -1,0 +1,99 @@
+"""Score one configuration on a fixed subset of the example pairs (not a test: run it and quote it).
+
+Twelve pairs chosen to cover sunset and night skies, landscapes and seasons, interiors, people
+and objects. For each: the transfer at the given configuration (every ``stylecore transfer``
+option works here), its metrics, and those of the per-segment colour-statistics transfer. Prints
+a line per pair, then the medians and their ratios to the reference's, and the time.
+
+    python benchmarks/tune.py [--sheet sheet.png] [--pairs 1,4,11] [--style-weight 30 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from stylecore.cli import add_config_arguments, config_from_arguments
+from stylecore.colour_transfer import colour_statistics_transfer
+from stylecore.extractors import load_extractor
+from stylecore.images import to_uint8
+from stylecore.metrics import METRIC_NAMES, evaluate_output
+from stylecore.transfer import TransferResult, transfer
+
+SUBSET = (1, 4, 11, 14, 20, 26, 30, 36, 39, 46, 48, 56)
+"""Sunset skyline, night city, portrait, rock and sky, house to night, two interiors, an object,
+a church interior, sky to dark, green to snow, snow to green."""
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dpst"
+THUMBNAIL_HEIGHT = 160
+
+
+def pair_paths(number: int) -> dict[str, Path]:
+    return {"content": DATA / "input" / f"in{number}.png", "style": DATA / "style" / f"tar{number}.png",
+            "content_mask": DATA / "segmentation" / f"in{number}.png",
+            "style_mask": DATA / "segmentation" / f"tar{number}.png"}
+
+
+def scores(result: TransferResult) -> tuple[dict[str, float], dict[str, float]]:
+    """Metrics of the result and of the colour-statistics reference."""
+    policy = result.config.content_only_policy
+    reference = colour_statistics_transfer(result.content_image, result.style_image, result.content_labels,
+                                           result.style_labels, content_only_policy=policy)
+    return tuple(evaluate_output(image, result.content_image, result.style_image, result.content_labels,
+                                 result.style_labels, content_only_policy=policy, laplacian=result.laplacian)
+                 for image in (result.image, reference))
+
+
+def sheet_row(result: TransferResult) -> Image.Image:
+    images = [result.content_image, result.style_image, result.image]
+    thumbnails = [Image.fromarray(to_uint8(image)).resize(
+        (round(image.shape[1] * THUMBNAIL_HEIGHT / image.shape[0]), THUMBNAIL_HEIGHT)) for image in images]
+    row = Image.new("RGB", (sum(thumbnail.width for thumbnail in thumbnails), THUMBNAIL_HEIGHT))
+    for index, thumbnail in enumerate(thumbnails):
+        row.paste(thumbnail, (sum(other.width for other in thumbnails[:index]), 0))
+    return row
+
+
+def save_sheet(rows: list[Image.Image], path: Path) -> None:
+    sheet = Image.new("RGB", (max(row.width for row in rows), THUMBNAIL_HEIGHT * len(rows)))
+    for index, row in enumerate(rows):
+        sheet.paste(row, (0, index * THUMBNAIL_HEIGHT))
+    sheet.save(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", default=",".join(map(str, SUBSET)), help="comma-separated pair numbers")
+    parser.add_argument("--sheet", type=Path, help="write content | style | result rows to this PNG")
+    add_config_arguments(parser)
+    arguments = parser.parse_args()
+    config = config_from_arguments(arguments)
+    extractor = load_extractor(config.extractor, seed=config.seed)
+    changed = {key: value for key, value in config.to_dict().items()
+               if value != type(config)().to_dict()[key]}
+    print(f"configuration {config.config_hash()}, changed from the defaults: {changed or 'nothing'}")
+    outputs, references, seconds, rows = [], [], [], []
+    for number in (int(text) for text in arguments.pairs.split(",")):
+        started = time.perf_counter()
+        result = transfer(**pair_paths(number), config=config, extractor=extractor)
+        seconds.append(time.perf_counter() - started)
+        output, reference = scores(result)
+        outputs.append(output)
+        references.append(reference)
+        rows.append(sheet_row(result))
+        cells = "  ".join(f"{name} {output[name]:.4g} (ref {reference[name]:.4g})" for name in METRIC_NAMES)
+        print(f"pair {number:2d}: {seconds[-1]:5.1f} s  {cells}", flush=True)
+    print("median over the pairs:")
+    for name in METRIC_NAMES:
+        mine, theirs = (float(np.median([row[name] for row in table])) for table in (outputs, references))
+        print(f"  {name:20s} output {mine:.4g}  reference {theirs:.4g}  ratio {mine / theirs:.3f}")
+    print(f"  seconds per pair     median {np.median(seconds):.1f}  max {max(seconds):.1f}  total {sum(seconds):.0f}")
+    if arguments.sheet:
+        save_sheet(rows, arguments.sheet)
+
+
+if __name__ == "__main__":
+    main()
