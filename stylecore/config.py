@@ -44,9 +44,9 @@ class TransferConfig:
     style_layer_weights: tuple[float, ...] | None = _option(
         None, "weight w_l of each style layer, comma-separated")
     content_weight: float = _option(1.0, "alpha: weight of the content loss")
-    style_weight: float = _option(10.0, "beta: weight of the masked-Gram style loss")
+    style_weight: float = _option(3.0, "beta: weight of the masked-Gram style loss")
     tv_weight: float = _option(1e-3, "gamma: weight of the total-variation loss")
-    photorealism_weight: float = _option(1e3, "lambda: weight of the matting-Laplacian loss in stage 2")
+    photorealism_weight: float = _option(1e4, "lambda: weight of the matting-Laplacian loss in stage 2")
     init: Init = _option("colour_transfer", "stage 1's starting image: content, noise, or colour_transfer "
                          "(per-segment colour statistics of the style)")
     coarse_scale: float = _option(0.5, "stage 1 runs at this fraction of --size; stage 2 at full size")
