@@ -67,7 +67,7 @@ def test_jsonl_csv_and_parquet_give_the_same_entries(tmp_path):
      "line 4: duplicate id 'a' (first used on line 2)"),
     (["id,content,style,content_mask", "a,x.png,y.png,m.png"], "line 2: give both content_mask and style_mask"),
     (["id,content,style,config", 'a,x.png,y.png,"{""size"": 8}"'],
-     "line 2: config override rejected: invalid configuration: size must be at least 16 px"),
+     "line 2: config override rejected: invalid configuration: size x coarse_scale must be at least 32 px"),
     (["id,content,style,config", 'a,x.png,y.png,"{""sise"": 64}"'], "line 2: config override rejected: unknown"),
     (["id,content,style,config", "a,x.png,y.png,{size"], "line 2: config is not valid JSON"),
     (["id,content,style,colour", "a,x.png,y.png,red"], "line 2: unknown column(s) colour"),

@@ -28,7 +28,7 @@ def test_help_explains_the_job_and_offers_every_configuration_field(capsys):
 
 @pytest.mark.parametrize("arguments, message", [
     (["--limit", "0"], "error: --limit must be at least 1."),
-    (["--size", "8"], "error: invalid configuration: size must be at least 16 px, got 8"),
+    (["--size", "8"], "error: invalid configuration: size x coarse_scale must be at least 32 px, got 8 x 0.5"),
 ])
 def test_bad_options_are_refused_in_one_sentence(tmp_path, capsys, arguments, message):
     manifest = tmp_path / "m.csv"
