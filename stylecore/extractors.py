@@ -20,7 +20,6 @@ from pathlib import Path
 
 import h5py
 import keras
-import numpy as np
 import tensorflow as tf
 
 from stylecore.errors import WeightsError
@@ -141,7 +140,7 @@ def load_squeezenet_weights(model: keras.Model, path: Path) -> None:
         for layer in model.layers:
             if not isinstance(layer, keras.layers.Conv2D):
                 continue
-            group = file[layer.name.replace("_", "/", 1) if layer.name != "conv1" else "conv1"]
+            group = file[layer.name.replace("_", "/", 1)]  # fire2_squeeze1x1 -> fire2/squeeze1x1
             arrays = []
             group.visititems(lambda _, item: arrays.append(item[()])
                              if isinstance(item, h5py.Dataset) else None)
@@ -216,6 +215,6 @@ def layer_choice(extractor: str, content_layers: Sequence[str] | None, style_lay
     elif style_layers is None:
         weights = default.style_layer_weights
     else:
-        weights = tuple(np.ones(len(styles)).tolist())
+        weights = (1.0,) * len(styles)
     return LayerChoice(tuple(content_layers) if content_layers is not None else default.content_layers,
                        styles, weights)

@@ -103,7 +103,7 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
         final = outcome.history[-1] if outcome.history else objective(outcome.image)[2]
         stages.append({"stage": stage, "iterations": len(outcome.history),
                        "seconds": time.perf_counter() - stage_started,
-                       "losses": {key: value for key, value in final.items()},
+                       "losses": dict(final),
                        "height": int(initial.shape[0]), "width": int(initial.shape[1])})
         timings[f"stage{stage}"] = stages[-1]["seconds"]
         return outcome.image
