@@ -32,6 +32,21 @@ def test_total_variation_of_checkerboard():
     assert float(losses.total_variation(image)) == pytest.approx(3 * (horizontal_pairs + vertical_pairs))
 
 
+def test_total_variation_gradient_matches_finite_differences():
+    image = np.random.default_rng(6).uniform(size=(5, 6, 3))
+    with tf.GradientTape() as tape:
+        tensor = tf.constant(image)
+        tape.watch(tensor)
+        loss = losses.total_variation(tensor)
+    gradient = tape.gradient(loss, tensor).numpy()
+    step = 1e-6
+    for index in [(0, 0, 0), (2, 3, 1), (4, 5, 2), (0, 5, 1), (3, 0, 2)]:
+        bumped = image.copy()
+        bumped[index] += step
+        numeric = (float(losses.total_variation(tf.constant(bumped))) - float(loss)) / step
+        assert gradient[index] == pytest.approx(numeric, rel=1e-4, abs=1e-6)
+
+
 def test_total_variation_of_constant_image_is_zero():
     assert float(losses.total_variation(tf.fill((6, 7, 3), 0.3))) == 0.0
 
