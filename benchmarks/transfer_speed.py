@@ -18,26 +18,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from examples import pair_paths
 from stylecore.config import TransferConfig
 from stylecore.extractors import FeatureExtractor, layer_choice, load_extractor
 from stylecore.laplacian import matting_laplacian
 from stylecore.objective import StageObjective
 from stylecore.optimise import minimise
 from stylecore.pair import PreparedPair, prepare_pair
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dpst"
-
-
-def pair_paths(number: int) -> dict[str, Path]:
-    return {"content": DATA / "input" / f"in{number}.png", "style": DATA / "style" / f"tar{number}.png",
-            "content_mask": DATA / "segmentation" / f"in{number}.png",
-            "style_mask": DATA / "segmentation" / f"tar{number}.png"}
-
 
 def seconds_per_call(function: Callable[[], object], repeats: int) -> float:
     function()

@@ -17,36 +17,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from examples import pair_paths
 from stylecore.cli import add_config_arguments, config_from_arguments
-from stylecore.colour_transfer import colour_statistics_transfer
 from stylecore.extractors import load_extractor
 from stylecore.images import to_uint8
-from stylecore.metrics import METRIC_NAMES, evaluate_output
+from stylecore.metrics import METRIC_NAMES, evaluate_with_references
 from stylecore.transfer import TransferResult, transfer
 
+THUMBNAIL_HEIGHT = 160
 SUBSET = (1, 4, 11, 14, 20, 26, 30, 36, 39, 46, 48, 56)
 """Sunset skyline, night city, portrait, rock and sky, house to night, two interiors, an object,
 a church interior, sky to dark, green to snow, snow to green."""
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dpst"
-THUMBNAIL_HEIGHT = 160
-
-
-def pair_paths(number: int) -> dict[str, Path]:
-    return {"content": DATA / "input" / f"in{number}.png", "style": DATA / "style" / f"tar{number}.png",
-            "content_mask": DATA / "segmentation" / f"in{number}.png",
-            "style_mask": DATA / "segmentation" / f"tar{number}.png"}
-
-
-def scores(result: TransferResult) -> tuple[dict[str, float], dict[str, float]]:
-    """Metrics of the result and of the colour-statistics reference."""
-    policy = result.config.content_only_policy
-    reference = colour_statistics_transfer(result.content_image, result.style_image, result.content_labels,
-                                           result.style_labels, content_only_policy=policy)
-    return tuple(evaluate_output(image, result.content_image, result.style_image, result.content_labels,
-                                 result.style_labels, content_only_policy=policy, laplacian=result.laplacian)
-                 for image in (result.image, reference))
-
-
 def sheet_row(result: TransferResult) -> Image.Image:
     images = [result.content_image, result.style_image, result.image]
     thumbnails = [Image.fromarray(to_uint8(image)).resize(
@@ -72,15 +53,19 @@ def main() -> None:
     arguments = parser.parse_args()
     config = config_from_arguments(arguments)
     extractor = load_extractor(config.extractor, seed=config.seed)
-    changed = {key: value for key, value in config.to_dict().items()
-               if value != type(config)().to_dict()[key]}
+    defaults = type(config)().to_dict()
+    changed = {key: value for key, value in config.to_dict().items() if value != defaults[key]}
     print(f"configuration {config.config_hash()}, changed from the defaults: {changed or 'nothing'}")
     outputs, references, seconds, rows = [], [], [], []
     for number in (int(text) for text in arguments.pairs.split(",")):
         started = time.perf_counter()
         result = transfer(**pair_paths(number), config=config, extractor=extractor)
         seconds.append(time.perf_counter() - started)
-        output, reference = scores(result)
+        scored = evaluate_with_references(result.image, result.content_image, result.style_image,
+                                          result.content_labels, result.style_labels,
+                                          content_only_policy=config.content_only_policy,
+                                          laplacian=result.laplacian)
+        output, reference = scored["output"], scored["reference"]
         outputs.append(output)
         references.append(reference)
         rows.append(sheet_row(result))

@@ -19,9 +19,8 @@ from ray_jobs.errors import one_line
 from ray_jobs.fingerprint import Fingerprint
 from ray_jobs.manifest import ManifestEntry
 from ray_jobs.schema import INPUTS, LOSS_TERMS, METADATA_SCHEMA, SCHEMA_VERSION, metric_column
-from stylecore.colour_transfer import colour_statistics_transfer
 from stylecore.extractors import FeatureExtractor
-from stylecore.metrics import evaluate_output
+from stylecore.metrics import evaluate_with_references
 from stylecore.transfer import TransferResult
 
 Record = dict[str, Any]
@@ -69,15 +68,13 @@ def metric_columns(result: TransferResult) -> Record:
     The result is scored beside its two references, the content photo and the per-segment
     colour-statistics transfer, all against the Laplacian the transfer already built.
     """
-    policy = result.config.content_only_policy
-    reference = colour_statistics_transfer(result.content_image, result.style_image, result.content_labels,
-                                           result.style_labels, content_only_policy=policy)
-    subjects = {"output": result.image, "content": result.content_image, "reference": reference}
+    scores = evaluate_with_references(result.image, result.content_image, result.style_image,
+                                      result.content_labels, result.style_labels,
+                                      content_only_policy=result.config.content_only_policy,
+                                      laplacian=result.laplacian)
     columns: Record = {}
-    for subject, image in subjects.items():
-        scores = evaluate_output(image, result.content_image, result.style_image, result.content_labels,
-                                 result.style_labels, content_only_policy=policy, laplacian=result.laplacian)
-        columns.update({metric_column(subject, metric): value for metric, value in scores.items()})
+    for subject, values in scores.items():
+        columns.update({metric_column(subject, metric): value for metric, value in values.items()})
     return columns
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from stylecore.metrics import BETTER, METRIC_NAMES
+from stylecore.metrics import BETTER, METRIC_NAMES, SUBJECTS
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "error", "skipped")
@@ -98,8 +98,9 @@ _RUN_FIELDS = [
     _field("version", pa.string(), "stylecore version that rendered the row", nullable=False),
 ]
 
-METRIC_SUBJECTS = {"output": "the result", "content": "the content photo unchanged (doing nothing)",
-                   "reference": "the per-segment colour-statistics transfer (the simplest alternative)"}
+METRIC_SUBJECTS = dict(zip(SUBJECTS, ("the result", "the content photo unchanged (doing nothing)",
+                                       "the per-segment colour-statistics transfer (the simplest alternative)"),
+                           strict=True))
 """What each metric column prefix scores: the row's result and its two reference points."""
 
 def metric_column(subject: str, metric: str) -> str:

@@ -22,7 +22,7 @@ import scipy.sparse
 from scipy import ndimage
 
 from stylecore.colour import srgb_to_lab
-from stylecore.colour_transfer import check_segmented_pair
+from stylecore.colour_transfer import check_segmented_pair, colour_statistics_transfer
 from stylecore.config import ContentOnlyPolicy
 from stylecore.laplacian import matting_laplacian
 
@@ -56,6 +56,29 @@ def evaluate_output(output: np.ndarray, content: np.ndarray, style: np.ndarray,
         "photorealism_energy": photorealism_energy(output, content, laplacian=laplacian,
                                                    epsilon=epsilon, radius=radius),
     }
+
+
+SUBJECTS = ("output", "content", "reference")
+"""What :func:`evaluate_with_references` scores: the result, the content photo unchanged (doing
+nothing) and the per-segment colour-statistics transfer (the simplest alternative)."""
+
+
+def evaluate_with_references(output: np.ndarray, content: np.ndarray, style: np.ndarray,
+                             content_labels: np.ndarray, style_labels: np.ndarray, *,
+                             content_only_policy: ContentOnlyPolicy = "global_style",
+                             laplacian: scipy.sparse.spmatrix | None = None) -> dict[str, dict[str, float]]:
+    """:func:`evaluate_output` of ``output`` and of its two references, keyed by :data:`SUBJECTS`.
+
+    The content's Laplacian is built once (unless given) and shared by all three scores.
+    """
+    if laplacian is None:
+        laplacian = matting_laplacian(content)
+    reference = colour_statistics_transfer(content, style, content_labels, style_labels,
+                                           content_only_policy=content_only_policy)
+    images = dict(zip(SUBJECTS, (output, content, reference), strict=True))
+    return {subject: evaluate_output(image, content, style, content_labels, style_labels,
+                                     content_only_policy=content_only_policy, laplacian=laplacian)
+            for subject, image in images.items()}
 
 
 def style_distance(output: np.ndarray, style: np.ndarray, content_labels: np.ndarray,

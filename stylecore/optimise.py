@@ -36,6 +36,8 @@ class StageOutcome:
     """(H, W, 3) float32 in [0, 1]: the iterate with the lowest loss."""
     history: list[dict[str, float]]
     """Per iteration: "total" and each unweighted term, at that iteration's new iterate."""
+    losses: dict[str, float] | None
+    """The record of ``image`` itself; ``None`` when no iteration ran."""
 
 
 def _direction(gradient: np.ndarray, steps: collections.deque, scale: float) -> np.ndarray:
@@ -72,9 +74,9 @@ def minimise(objective: Objective, initial: np.ndarray, *, iterations: int, tole
 
     image = np.clip(initial, 0.0, 1.0).astype(np.float32).ravel()
     if iterations == 0:
-        return StageOutcome(image.reshape(shape), history)
-    loss, gradient, _ = evaluate(image)
-    best_loss, best_image = loss, image
+        return StageOutcome(image.reshape(shape), history, None)
+    loss, gradient, terms = evaluate(image)
+    best_loss, best_image, best_record = loss, image, {"total": loss, **terms}
     steps: collections.deque = collections.deque(maxlen=HISTORY_SIZE)
     direction, step_size, scale = -gradient, min(1.0, 1.0 / max(float(np.abs(gradient).sum()), 1e-12)), 1.0
     for iteration in range(1, iterations + 1):
@@ -84,7 +86,7 @@ def minimise(objective: Objective, initial: np.ndarray, *, iterations: int, tole
         if on_iteration is not None:
             on_iteration(iteration, history[-1])
         if new_loss < best_loss:
-            best_loss, best_image = new_loss, candidate
+            best_loss, best_image, best_record = new_loss, candidate, history[-1]
         step, change = candidate - image, new_gradient - gradient
         curvature = float(change @ step)
         if curvature > _CURVATURE_FLOOR:
@@ -95,4 +97,4 @@ def minimise(objective: Objective, initial: np.ndarray, *, iterations: int, tole
         if converged or not step.any():
             break
         direction, step_size = _direction(gradient, steps, scale), 1.0
-    return StageOutcome(best_image.reshape(shape), history)
+    return StageOutcome(best_image.reshape(shape), history, best_record)

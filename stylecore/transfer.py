@@ -100,7 +100,7 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
                            on_iteration=on_iteration)
         if not np.isfinite(outcome.image).all():
             raise OptimisationError(f"stage {stage} produced a non-finite image")
-        final = outcome.history[-1] if outcome.history else objective(outcome.image)[2]
+        final = outcome.losses if outcome.losses is not None else objective(outcome.image)[2]
         stages.append({"stage": stage, "iterations": len(outcome.history),
                        "seconds": time.perf_counter() - stage_started,
                        "losses": dict(final),

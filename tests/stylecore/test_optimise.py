@@ -26,6 +26,7 @@ def test_reaches_the_minimum_of_an_ill_conditioned_quadratic():
     np.testing.assert_allclose(outcome.image, target, atol=1e-3)
     losses = [record["total"] for record in outcome.history]
     assert min(losses) < 1e-5 * losses[0]
+    assert outcome.losses["total"] == min(losses)  # the record of the image returned
 
 
 def test_minimum_outside_the_box_lands_on_its_face():
