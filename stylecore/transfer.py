@@ -21,13 +21,14 @@ import scipy.sparse
 from stylecore.colour_transfer import colour_statistics_transfer
 from stylecore.config import TransferConfig
 from stylecore.errors import OptimisationError
-from stylecore.extractors import FeatureExtractor, layer_choice, load_extractor
+from stylecore.architectures import layer_choice
+from stylecore.extractors import FeatureExtractor, load_extractor
 from stylecore.images import resize_image
 from stylecore.laplacian import matting_laplacian
 from stylecore.masks import PairDiagnostics
 from stylecore.objective import StageObjective
 from stylecore.optimise import minimise
-from stylecore.pair import ImageSource, PreparedPair, prepare_pair
+from stylecore.pair import ImageSource, PreparedPair, prepare_pair, probe_pair
 
 Progress = Callable[[int, int, int, dict[str, float]], None]
 """Called after every iteration with (stage, iteration, stage's iteration budget, losses)."""
@@ -67,16 +68,19 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
     """Restyle ``content`` with ``style``, segment by segment when masks are given.
 
     ``extractor``: a loaded :class:`FeatureExtractor` of ``config.extractor`` (loading one is the
-    slow part; pass it in when transferring many pairs). Raises :class:`StyleCoreError`
-    subclasses with a one-sentence message for unusable input or a diverging optimisation.
+    slow part; pass it in when transferring many pairs). The pair is probed first
+    (:func:`~stylecore.pair.probe_pair`: headers only, milliseconds), so unusable files fail before
+    any extractor is loaded or run. Raises :class:`StyleCoreError` subclasses with a one-sentence
+    message for unusable input or a diverging optimisation.
     """
     started = time.perf_counter()
+    probe_pair(content, style, content_mask, style_mask, config=config)
     if extractor is None:
         extractor = load_extractor(config.extractor, seed=config.seed)
     elif extractor.name != config.extractor:
         raise ValueError(f"the extractor is {extractor.name!r} but the configuration asks for {config.extractor!r}")
     pair = prepare_pair(content, style, content_mask, style_mask, long_side=config.size,
-                        min_segment_fraction=config.min_segment_fraction)
+                        min_segment_fraction=config.min_segment_fraction, max_pixels=config.max_image_pixels)
     layers = layer_choice(config.extractor, config.content_layers, config.style_layers,
                           config.style_layer_weights)
     timings = {"prepare": time.perf_counter() - started}

@@ -36,7 +36,7 @@ def test_bad_input_is_one_sentence_not_a_traceback(tmp_path):
     completed = run_cli("transfer", "--content", str(tmp_path / "missing.png"), "--style",
                         str(tmp_path / "missing.png"), "--output", str(tmp_path / "out.png"), "--size", "64")
     assert completed.returncode == 2
-    assert "image not found" in completed.stderr and "Traceback" not in completed.stderr
+    assert "content photo not found" in completed.stderr and "Traceback" not in completed.stderr
     assert not (tmp_path / "out.png").exists()
 
 

@@ -25,7 +25,7 @@ def test_hash_is_stable_across_processes():
 def test_invalid_values_and_unknown_keys_are_refused():
     with pytest.raises(ValueError, match="coarse_scale"):
         TransferConfig(coarse_scale=0.0)
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match="one weight per style layer"):
         TransferConfig(style_layers=("conv1",), style_layer_weights=(1.0, 2.0))
     with pytest.raises(ValueError, match="unknown configuration key"):
         TransferConfig().replace(colour="red")
