@@ -131,7 +131,7 @@ def decoded(opened: Image.Image, *, what: str, path: str | os.PathLike[str]) -> 
         image = ImageOps.exif_transpose(opened)
         image.load()
     except (OSError, SyntaxError, ValueError) as error:
-        raise InputImageError(f"cannot read {what} {path}: {error} (the file is truncated or corrupt)") from None
+        raise InputImageError(f"cannot decode {what} {path}, truncated or corrupt: {error}") from None
     return image
 
 
@@ -144,21 +144,22 @@ def without_alpha(image: Image.Image) -> Image.Image:
     return image
 
 
-def read_image(path: str | os.PathLike[str], *,
+def read_image(path: str | os.PathLike[str], *, what: str = "image",
                max_pixels: int = TransferConfig.max_image_pixels) -> np.ndarray:
     """Read a photo as float32 sRGB, shape (H, W, 3), values in [0, 1], at its stored size (upright).
 
-    See the module docstring for what is converted and what is refused.
+    See the module docstring for what is converted and what is refused; ``what`` names the file
+    in messages ("content photo").
     """
-    with open_checked(path, what="image", max_pixels=max_pixels) as opened:
+    with open_checked(path, what=what, max_pixels=max_pixels) as opened:
         icc = opened.info.get("icc_profile")
         if not icc and opened.format == "PNG" and opened.tile and opened.tile[0].args in _DEEP_PNG_RAWMODES:
-            return _deep_png(opened, path)
-        image = decoded(opened, what="image", path=path)
+            return _deep_png(opened, what, path)
+        image = decoded(opened, what=what, path=path)
     return _to_float_rgb(image, icc)
 
 
-def _deep_png(opened: Image.Image, path: str | os.PathLike[str]) -> np.ndarray:
+def _deep_png(opened: Image.Image, what: str, path: str | os.PathLike[str]) -> np.ndarray:
     """A 16-bit colour PNG opened by Pillow, decoded at full precision with pypng: float32 (H, W, 3),
     upright, transparency composited onto white."""
     opened.fp.seek(0)
@@ -166,7 +167,7 @@ def _deep_png(opened: Image.Image, path: str | os.PathLike[str]) -> np.ndarray:
         width, height, rows, info = png.Reader(file=opened.fp).asDirect()
         pixels = np.vstack([np.asarray(row, np.float32) for row in rows])
     except png.Error as error:
-        raise InputImageError(f"cannot read image {path}: {error} (the file is truncated or corrupt)") from None
+        raise InputImageError(f"cannot decode {what} {path}, truncated or corrupt: {error}") from None
     pixels = pixels.reshape(height, width, info["planes"]) / float(2 ** info["bitdepth"] - 1)
     if info["alpha"]:
         alpha = pixels[..., -1:]

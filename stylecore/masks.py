@@ -166,11 +166,12 @@ def merge_specks(labels: np.ndarray, min_pixels: int) -> tuple[np.ndarray, int, 
     return labels[rows, cols], components, int(speck.sum())
 
 
-def read_mask(path: str | os.PathLike[str], *,
+def read_mask(path: str | os.PathLike[str], *, what: str = "mask",
               max_pixels: int = TransferConfig.max_image_pixels) -> np.ndarray:
-    """A mask file as (H, W, 3) uint8 RGB, upright (see the module docstring for the conversions)."""
-    with open_checked(path, what="mask", max_pixels=max_pixels) as opened:
-        image = decoded(opened, what="mask", path=path)
+    """A mask file as (H, W, 3) uint8 RGB, upright (see the module docstring for the conversions);
+    ``what`` names the file in messages ("content mask")."""
+    with open_checked(path, what=what, max_pixels=max_pixels) as opened:
+        image = decoded(opened, what=what, path=path)
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         grey = np.clip(np.round(np.asarray(image, dtype=np.float64) / 257.0), 0, 255).astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=2)

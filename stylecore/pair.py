@@ -56,13 +56,13 @@ def _photo(source: ImageSource, role: str, max_pixels: int) -> np.ndarray:
             raise InputImageError(f"a photo array must be (H, W, 3), got shape {source.shape}")
         photo = np.clip(source.astype(np.float32), 0.0, 1.0)
     else:
-        photo = read_image(source, max_pixels=max_pixels)
+        photo = read_image(source, what=role, max_pixels=max_pixels)
     check_photo_size(photo.shape[:2], what=_name(role, source))
     return photo
 
 
-def _mask(source: ImageSource, max_pixels: int) -> np.ndarray:
-    return source if isinstance(source, np.ndarray) else read_mask(source, max_pixels=max_pixels)
+def _mask(source: ImageSource, role: str, max_pixels: int) -> np.ndarray:
+    return source if isinstance(source, np.ndarray) else read_mask(source, what=role, max_pixels=max_pixels)
 
 
 def _check_mask_pairing(content_mask: ImageSource | None, style_mask: ImageSource | None) -> None:
@@ -128,10 +128,10 @@ def prepare_pair(content: ImageSource, style: ImageSource, content_mask: ImageSo
         content_diagnostics = style_diagnostics = None
     else:
         content_labels, content_diagnostics = clean_label_map(
-            _mask(content_mask, max_pixels), photo_shape=content_photo.shape[:2], working_shape=content_shape,
+            _mask(content_mask, "content mask", max_pixels), photo_shape=content_photo.shape[:2], working_shape=content_shape,
             min_segment_fraction=min_segment_fraction, what=_name("content mask", content_mask))
         style_labels, style_diagnostics = clean_label_map(
-            _mask(style_mask, max_pixels), photo_shape=style_photo.shape[:2], working_shape=style_shape,
+            _mask(style_mask, "style mask", max_pixels), photo_shape=style_photo.shape[:2], working_shape=style_shape,
             min_segment_fraction=min_segment_fraction, what=_name("style mask", style_mask))
     return PreparedPair(
         content=resize_image(content_photo, content_shape), style=resize_image(style_photo, style_shape),

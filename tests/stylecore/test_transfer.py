@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from stylecore.config import TransferConfig
+from stylecore.errors import InputImageError
 from stylecore.extractors import load_extractor
 from stylecore.laplacian import matting_laplacian
 from stylecore.transfer import transfer
@@ -57,3 +59,37 @@ def test_coarse_stage_runs_at_the_smaller_size_and_default_init_is_colour_transf
     assert max(coarse["height"], coarse["width"]) == 48 and max(full["height"], full["width"]) == 96
     summary = result.summary()
     assert summary["config"]["init"] == "colour_transfer" and summary["config_hash"] == config.config_hash()
+
+
+def channel_spread(image: np.ndarray) -> float:
+    """Mean absolute difference between colour channels: 0 for a grey image."""
+    return float(np.abs(image - image.mean(axis=2, keepdims=True)).mean())
+
+
+@pytest.mark.parametrize("policy", ["global_style", "content_only"])
+def test_grey_content_with_masks_sharing_no_label_follows_the_policy(tmp_path, squeezenet, policy):
+    paths = example_pair_paths(1)
+    grey = Image.open(paths["content"]).convert("L")
+    grey.save(tmp_path / "grey.png")
+    Image.new("RGB", grey.size, (0, 0, 255)).save(tmp_path / "blue.png")
+    Image.new("RGB", Image.open(paths["style"]).size, (0, 255, 0)).save(tmp_path / "green.png")
+    config = SMALL.replace(size=64, stage1_iterations=5, stage2_iterations=3, init="colour_transfer",
+                           content_only_policy=policy)
+    result = transfer(tmp_path / "grey.png", paths["style"], tmp_path / "blue.png", tmp_path / "green.png",
+                      config=config, extractor=squeezenet)
+    assert result.diagnostics.matched == () and result.diagnostics.content_only == ("blue",)
+    style_losses = [record["style"] for record in result.history]
+    assert channel_spread(result.content_image) < 1e-6
+    if policy == "global_style":  # the whole style photo styles the whole grey content: colour appears
+        assert min(style_losses) > 0.0 and channel_spread(result.image) > 0.02
+    else:  # nothing styles it: no style term, and the result stays grey
+        assert max(style_losses) == 0.0 and channel_spread(result.image) < 0.005
+
+
+def test_narrow_panorama_is_refused_before_any_extractor_work(tmp_path):
+    Image.new("RGB", (2000, 40), (90, 120, 150)).save(tmp_path / "panorama.png")
+    config = SMALL.replace(size=700, coarse_scale=0.5)
+    with pytest.raises(InputImageError, match="coarsest stage .* under the 15 px that squeezenet's layers need"
+                                              ".* raise --size to at least 1500"):
+        transfer(tmp_path / "panorama.png", example_pair_paths(1)["style"], config=config,
+                 extractor=None)  # refused by the header probe: no extractor is ever loaded
