@@ -24,7 +24,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import struct
 import threading
+import zlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -47,9 +49,13 @@ _UPRIGHT = {1: lambda pixels: pixels, 2: lambda pixels: pixels[:, ::-1], 3: lamb
 """Stored (H, W, C) pixels to displayed ones, per EXIF orientation (EXIF 2.3, tag 0x0112), for the
 pixels Pillow does not decode (:func:`_deep_png`); Pillow's ``exif_transpose`` does the others."""
 _DEEP_PNG_RAWMODES = ("RGB;16B", "RGBA;16B", "LA;16B")
+_DECODING_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error,
+                    png.Error)
+"""What Pillow's decoders and pypng raise on a corrupt or truncated file (Pillow's ``Image.open`` turns
+the same list, raised by a plugin, into ``UnidentifiedImageError``)."""
 _EXIF_ORIENTATION = 0x0112
 _SRGB = ImageCms.createProfile("sRGB")
-_PILLOW_LIMIT = threading.Lock()
+_PILLOW_LIMIT = threading.RLock()
 MIN_PHOTO_LONG_SIDE = 64
 """Smallest long side, in px, of a photo to restyle. Smaller ones are refused, not upscaled: a 3x3
 photo blown up to the working size holds no detail to restyle, and its "result" would mislead."""
@@ -65,33 +71,43 @@ def working_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
 def open_checked(path: str | os.PathLike[str], *, what: str, max_pixels: int) -> Iterator[Image.Image]:
     """Open ``path`` with Pillow, header only, and refuse it unless it is an image of at most ``max_pixels``.
 
-    ``what`` ("image", "mask") names the file in the messages. Pillow's own process-wide limit
-    (``Image.MAX_IMAGE_PIXELS``, an error at 179 MP that names neither figure) is lifted while the
-    header is parsed, under a lock, so that ``max_pixels`` is the one limit; nothing is decoded
-    before it is checked.
+    ``what`` ("image", "mask") names the file in the messages. Nothing is decoded before the limit
+    is checked. Pillow's own process-wide limit (``Image.MAX_IMAGE_PIXELS``: a warning from 89 MP
+    and, on opening and on some decoders' frames, an error from 179 MP that names neither figure)
+    is lifted while the file is open, under a lock, so that ``max_pixels`` is the one limit.
     """
-    try:
-        with _PILLOW_LIMIT:
-            pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-            try:
-                opened = Image.open(path)
-            finally:
-                Image.MAX_IMAGE_PIXELS = pillow_limit
-    except FileNotFoundError:
-        raise InputImageError(f"{what} not found: {path}") from None
-    except UnidentifiedImageError:
-        raise InputImageError(f"cannot read {what} {path}: the file is {_unidentified(path)}") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise InputImageError(f"cannot read {what} {path}: {error}") from None
-    with opened:
-        width, height = opened.size
-        if width == 0 or height == 0:
-            raise InputImageError(f"{what} {path} has no pixels ({width}x{height})")
-        if width * height > max_pixels:
-            raise InputImageError(
-                f"{what} {path} has {width * height:,} pixels ({width}x{height}), more than the limit of "
-                f"{max_pixels:,} (max_image_pixels): if the file is trusted, raise --max-image-pixels")
-        yield opened
+    with _pillow_limit_lifted():
+        try:
+            opened = Image.open(path)
+        except FileNotFoundError:
+            raise InputImageError(f"{what} not found: {path}") from None
+        except UnidentifiedImageError:
+            raise InputImageError(f"cannot read {what} {path}: the file is {_unidentified(path)}") from None
+        except _DECODING_ERRORS as error:
+            raise InputImageError(f"cannot read {what} {path}: {error}") from None
+        with opened:
+            yield _checked(opened, what=what, path=path, max_pixels=max_pixels)
+
+
+@contextlib.contextmanager
+def _pillow_limit_lifted() -> Iterator[None]:
+    with _PILLOW_LIMIT:
+        pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = pillow_limit
+
+
+def _checked(opened: Image.Image, *, what: str, path: str | os.PathLike[str], max_pixels: int) -> Image.Image:
+    width, height = opened.size
+    if width == 0 or height == 0:
+        raise InputImageError(f"{what} {path} has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise InputImageError(
+            f"{what} {path} has {width * height:,} pixels ({width}x{height}), more than the limit of "
+            f"{max_pixels:,} (max_image_pixels): if the file is trusted, raise --max-image-pixels")
+    return opened
 
 
 def _unidentified(path: str | os.PathLike[str]) -> str:
@@ -130,7 +146,7 @@ def decoded(opened: Image.Image, *, what: str, path: str | os.PathLike[str]) -> 
     try:
         image = ImageOps.exif_transpose(opened)
         image.load()
-    except (OSError, SyntaxError, ValueError) as error:
+    except _DECODING_ERRORS as error:
         raise InputImageError(f"cannot decode {what} {path}, truncated or corrupt: {error}") from None
     return image
 
@@ -166,7 +182,7 @@ def _deep_png(opened: Image.Image, what: str, path: str | os.PathLike[str]) -> n
     try:
         width, height, rows, info = png.Reader(file=opened.fp).asDirect()
         pixels = np.vstack([np.asarray(row, np.float32) for row in rows])
-    except png.Error as error:
+    except _DECODING_ERRORS as error:
         raise InputImageError(f"cannot decode {what} {path}, truncated or corrupt: {error}") from None
     pixels = pixels.reshape(height, width, info["planes"]) / float(2 ** info["bitdepth"] - 1)
     if info["alpha"]:

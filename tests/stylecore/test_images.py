@@ -135,6 +135,13 @@ def test_16_bit_rgb_png_keeps_precision_and_orientation(tmp_path, orientation):
     np.testing.assert_allclose(image, upright / 65535.0, atol=1e-7)  # 8 bits would be off by up to 1/255
 
 
+def test_truncated_16_bit_png_is_one_sentence(tmp_path):
+    write_png16(tmp_path / "deep.png", np.random.default_rng(0).integers(0, 65536, (64, 64, 3)).astype(np.uint16))
+    (tmp_path / "cut.png").write_bytes((tmp_path / "deep.png").read_bytes()[:9000])
+    with pytest.raises(InputImageError, match="cannot decode image .*cut.png, truncated or corrupt"):
+        read_image(tmp_path / "cut.png")
+
+
 def test_16_bit_rgba_png_is_composited_onto_white(tmp_path):
     pixels = np.zeros((4, 4, 4), np.uint16)
     pixels[..., 0] = 65535
