@@ -170,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     except (StyleCoreError, ValueError) as error:
         print(f"stylecore: error: {error}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(f"stylecore: error: out of memory at --size {getattr(arguments, 'size', None) or TransferConfig.size} "
+              "(memory grows with the working size's pixel count): lower --size", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -86,6 +86,7 @@ def refused_inputs(folder: Path) -> dict[str, list[str]]:
         "coarse scale above 1": ["--content", content, "--style", style, "--coarse-scale", "1.5"],
         "unknown layer": ["--content", content, "--style", style, "--style-layers", "conv1,fire10"],
         "not a number": ["--content", content, "--style", style, "--size", "large"],
+        "size beyond memory": ["--content", content, "--style", style, "--size", "100000000"],  # 5 PB of labels
     }
 
 
