@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             print(download_squeezenet_weights(arguments.folder or DEFAULT_WEIGHTS_DIR))
         else:
             _run_transfer(arguments)
-    except (StyleCoreError, ValueError) as error:
+    except (StyleCoreError, ValueError, OSError) as error:  # OSError: an --output that cannot be written
         print(f"stylecore: error: {error}", file=sys.stderr)
         return 2
     except MemoryError:
