@@ -1,11 +1,14 @@
 """The configuration object: defaults in one place, JSON round trip, stable hash, validation."""
 
+import dataclasses
 import json
 import subprocess
 import sys
+import typing
 
 import pytest
 
+from stylecore import config as config_module
 from stylecore.config import TransferConfig
 
 
@@ -85,3 +88,10 @@ def test_layer_names_are_judged_without_tensorflow():
             "print('tensorflow' in sys.modules)")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert other.stdout.strip() == "False"
+
+
+def test_every_numeric_option_has_a_range():
+    """A new int or float field must say its valid range in config._RANGES (it is then refused outside it)."""
+    hints = typing.get_type_hints(TransferConfig)
+    numeric = {field.name for field in dataclasses.fields(TransferConfig) if hints[field.name] in (int, float)}
+    assert numeric == set(config_module._RANGES)
