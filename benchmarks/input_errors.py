@@ -1,6 +1,6 @@
 """What bad input costs on the command line, and what the batch pre-flight costs (not a test: run it and quote it).
 
-Prints the median wall time of ``stylecore transfer`` refusing a few kinds of input (each is
+Prints the median wall and CPU time of ``stylecore transfer`` refusing a few kinds of input (each is
 judged before TensorFlow is imported), next to the time of importing TensorFlow alone, which each
 refusal cost before; then the in-process time of :func:`stylecore.pair.probe_pair` (headers only,
 what a batch row does first) against :func:`stylecore.pair.prepare_pair` (decoding and cleaning).
@@ -11,6 +11,7 @@ what a batch row does first) against :func:`stylecore.pair.prepare_pair` (decodi
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,13 +26,17 @@ from stylecore.config import TransferConfig
 from stylecore.pair import prepare_pair, probe_pair
 
 
-def median_seconds(command: list[str], repeats: int) -> tuple[float, int]:
-    times, status = [], 0
+def median_seconds(command: list[str], repeats: int) -> tuple[float, float, int]:
+    """Median wall and CPU (user + system) seconds of running ``command``, and its exit status.
+    CPU time is what to quote from a shared machine: wall time there grows with the others' load."""
+    walls, cpus, status = [], [], 0
     for _ in range(repeats):
-        started = time.perf_counter()
+        before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
         status = subprocess.run(command, capture_output=True, check=False).returncode
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), status
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        walls.append(time.perf_counter() - started)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus), status
 
 
 def command_line_refusals(folder: Path, repeats: int) -> None:
@@ -47,10 +52,10 @@ def command_line_refusals(folder: Path, repeats: int) -> None:
                                            str(folder / "half_mask.png"), "--style-mask", str(paths["style_mask"])],
     }
     for kind, arguments in kinds.items():
-        seconds, status = median_seconds(base + arguments, repeats)
-        print(f"stylecore transfer, {kind}: {seconds:.2f} s (exit status {status})")
-    seconds, _ = median_seconds([sys.executable, "-c", "import tensorflow"], repeats)
-    print(f"for comparison, python -c 'import tensorflow': {seconds:.2f} s")
+        wall, cpu, status = median_seconds(base + arguments, repeats)
+        print(f"stylecore transfer, {kind}: {wall:.2f} s wall, {cpu:.2f} s CPU (exit status {status})")
+    wall, cpu, _ = median_seconds([sys.executable, "-c", "import tensorflow"], repeats)
+    print(f"for comparison, python -c 'import tensorflow': {wall:.2f} s wall, {cpu:.2f} s CPU")
 
 
 def preflight(repeats: int) -> None:
