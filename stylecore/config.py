@@ -19,6 +19,7 @@ from typing import Any, Literal
 Extractor = Literal["squeezenet", "vgg19"]
 Init = Literal["content", "noise", "colour_transfer"]
 ContentOnlyPolicy = Literal["global_style", "content_only"]
+Finish = Literal["none", "local_affine"]
 
 
 def _option(default: Any, help_text: str) -> Any:
@@ -35,7 +36,10 @@ class TransferConfig:
     in its metadata; the command lines are generated from these fields.
     """
 
-    size: int = _option(700, "long side of the working size in pixels; both photos are resized to it")
+    size: int = _option(700, "long side of the working size in pixels: the size the optimisation runs at")
+    output_size: int | Literal["content"] = _option(
+        "content", "long side of the written result in pixels, or content: the content photo's own size; "
+        "the result is carried from --size to it by local affine colour maps")
     extractor: Extractor = _option("squeezenet", "feature extractor: squeezenet or vgg19")
     content_layers: tuple[str, ...] | None = _option(
         None, "layers carrying content, comma-separated")
@@ -61,6 +65,12 @@ class TransferConfig:
         "photo) or content_only (no style term)")
     laplacian_epsilon: float = _option(1e-7, "epsilon of the matting Laplacian")
     laplacian_radius: int = _option(1, "window radius of the matting Laplacian (1: 3x3 windows)")
+    affine_radius: int = _option(1, "window radius of the local affine fit that carries the result from "
+                                 "--size to --output-size (guided filter, He et al. 2013)")
+    affine_epsilon: float = _option(1e-4, "ridge regulariser of the local affine fit, squared RGB: windows "
+                                    "flatter than this get a flat fit rather than amplified noise")
+    finish: Finish = _option("none", "last step at the working size: none, or local_affine (the result "
+                             "replaced by its local affine fit, DPST's final smoothing)")
 
     def __post_init__(self) -> None:
         problems = _validation_problems(self)
@@ -152,8 +162,12 @@ def _validation_problems(config: TransferConfig) -> list[str]:
                  "tolerance", "min_segment_fraction", "laplacian_epsilon"):
         if getattr(config, name) < 0:
             problems.append(f"{name} must not be negative")
-    if config.laplacian_radius < 1:
-        problems.append("laplacian_radius must be at least 1")
+    if config.laplacian_radius < 1 or config.affine_radius < 1:
+        problems.append("laplacian_radius and affine_radius must be at least 1")
+    if config.affine_epsilon <= 0:
+        problems.append("affine_epsilon must be positive")
+    if config.output_size != "content" and config.output_size < 1:
+        problems.append(f"output_size must be a positive number of pixels or 'content', got {config.output_size}")
     if (config.style_layers is not None and config.style_layer_weights is not None
             and len(config.style_layers) != len(config.style_layer_weights)):
         problems.append("style_layers and style_layer_weights must have the same length")
