@@ -142,21 +142,22 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
                           laplacian=laplacian)
 
 
-def output_image(result: np.ndarray, content: np.ndarray, content_photo: np.ndarray,
-                 config: TransferConfig) -> np.ndarray:
+def output_image(result: np.ndarray, content: np.ndarray, content_photo: np.ndarray, config: TransferConfig, *,
+                 dtype: type[np.generic] = np.uint8) -> np.ndarray:
     """``result`` (h, w, 3), fitted against ``content`` (h, w, 3), carried to ``config.output_size``.
 
-    ``content_photo``: the content at its own size (H, W, 3). Returns uint8 (H', W', 3): ``result``
-    itself when the output size is the working size, else the local affine maps fitted at the
-    working size applied to the content photo (resized first when the output size is not its own).
+    ``content_photo``: the content at its own size (H, W, 3). Returns (H', W', 3) ``dtype`` (uint8,
+    or float32 in [0, 1] for scoring): ``result`` itself when the output size is the working size,
+    else the local affine maps fitted at the working size applied to the content photo (resized
+    first when the output size is not its own).
     """
     photo_shape = content_photo.shape[:2]
     shape = photo_shape if config.output_size == "content" else working_shape(*photo_shape, config.output_size)
     if shape == result.shape[:2]:
-        return to_uint8(result)
+        return to_uint8(result) if dtype == np.uint8 else result.astype(dtype)
     coefficients = fit_local_affine(content, result, radius=config.affine_radius, epsilon=config.affine_epsilon)
     guide = content_photo if shape == photo_shape else resize_image(content_photo, shape)
-    return apply_local_affine(coefficients, guide)
+    return apply_local_affine(coefficients, guide, dtype=dtype)
 
 
 def initial_image(pair: PreparedPair, config: TransferConfig) -> np.ndarray:
