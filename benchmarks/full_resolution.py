@@ -2,7 +2,7 @@
 
 Stand-ins for large photos, made from one example pair into ``--work-dir`` (kept for reruns):
 the content photo and its mask upscaled 4x and 7x (Lanczos; nearest for the mask; about 5 and
-15 MP for a 700 x 437 pair, 6 and 18 MP for 700 x 525), one at 48 MP, and a "detailed" 8 MP
+15 MP for a 700 x 437 pair, 6 and 18 MP for 700 x 525), to 24 and to 48 MP, and a "detailed"
 photo: the 4x upscale with detail the working size cannot hold (a full-resolution fractal
 texture and sensor-like noise), since an upscaled photo is smoother than a camera's.
 
@@ -42,7 +42,8 @@ from PIL import Image
 from examples import pair_paths
 from stylecore.cli import add_config_arguments, config_from_arguments
 
-SCALES = {"1x": 1.0, "4x": 4.0, "7x": 7.0, "detail": 4.0, "48mp": None}
+SCALES = {"1x": 1.0, "4x": 4.0, "7x": 7.0, "detail": 4.0, "24mp": 24e6, "48mp": 48e6}
+"""Each case's upscaling factor, or (above 100) the pixel count it upscales to."""
 TILE = 256
 
 
@@ -54,7 +55,7 @@ def make_case(case: str, number: int, work_dir: Path) -> dict[str, str]:
     content_path, mask_path = work_dir / f"in{number}-{case}.png", work_dir / f"mask{number}-{case}.png"
     if not content_path.exists():
         with Image.open(paths["content"]) as small, Image.open(paths["content_mask"]) as mask:
-            scale = SCALES[case] or np.sqrt(48e6 / (small.width * small.height))
+            scale = SCALES[case] if SCALES[case] < 100 else np.sqrt(SCALES[case] / (small.width * small.height))
             size = (round(small.width * scale), round(small.height * scale))
             large = small.convert("RGB").resize(size, Image.Resampling.LANCZOS)
             mask.convert("RGB").resize(size, Image.Resampling.NEAREST).save(mask_path, compress_level=1)
@@ -164,7 +165,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pair", type=int, default=1, help="example pair number (1-60)")
-    parser.add_argument("--cases", default="1x,4x,7x,detail,48mp", help=f"comma-separated, of {', '.join(SCALES)}")
+    parser.add_argument("--cases", default="1x,4x,7x,detail,24mp,48mp", help=f"comma-separated, of {', '.join(SCALES)}")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/stylecore-full-resolution"))
     parser.add_argument("--no-score", action="store_true", help="time and memory only")
     add_config_arguments(parser)

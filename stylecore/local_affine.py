@@ -34,6 +34,7 @@ import numba
 import numpy as np
 from scipy import ndimage
 
+
 def _box_mean(values: np.ndarray, radius: int) -> np.ndarray:
     """Mean over the (2r+1)^2 window of every pixel, over the first two axes, mirrored at the border."""
     size = (2 * radius + 1, 2 * radius + 1) + (1,) * (values.ndim - 2)
@@ -89,10 +90,11 @@ def apply_local_affine(coefficients: np.ndarray, content: np.ndarray, *,
     """The coefficients (h, w, 4, 3), resized bilinearly to ``content`` (H, W, 3), applied to it.
 
     ``content`` is float in [0, 1] or uint8. Returns (H, W, 3) ``dtype``: uint8 (rounded as
-    :func:`stylecore.images.to_uint8`), or float32 in [0, 1] for scoring. The coefficients are interpolated per pixel as the rows are
-    written, so the output is the only full-size array allocated: no (H, W, 4, 3) map, no strips
-    of it. A numba kernel rather than numpy: the numpy version materialised the interpolated maps
-    strip by strip and took 0.8 s per megapixel on one core; the kernel takes 0.03 s.
+    :func:`stylecore.images.to_uint8`), or float32 in [0, 1] for scoring. The coefficients are
+    interpolated per pixel as the rows are written, so the output is the only full-size array
+    allocated: no (H, W, 4, 3) map, not even in strips. A numba kernel (as pymatting's) rather
+    than numpy: the numpy version, which materialised the interpolated maps strip by strip, took
+    0.8 s per megapixel on the busy 2-core machine; the kernel takes about 0.04 s.
     """
     if coefficients.shape[2:] != (4, 3) or content.ndim != 3 or content.shape[2] != 3:
         raise ValueError(f"expected (h, w, 4, 3) coefficients and (H, W, 3) content, got "

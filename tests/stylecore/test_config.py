@@ -46,3 +46,15 @@ def test_stages_smaller_than_the_network_accepts_are_refused():
     with pytest.raises(ValueError, match="at least 32 px"):
         TransferConfig(size=48, coarse_scale=0.5)
     assert TransferConfig(size=48, coarse_scale=1.0).size == 48
+
+
+def test_output_size_is_the_content_photos_own_or_a_long_side():
+    assert TransferConfig().output_size == "content"
+    sized = TransferConfig(output_size=1400)
+    assert TransferConfig.from_dict(json.loads(sized.to_json())) == sized
+    assert sized.config_hash() != TransferConfig().config_hash()
+    for bad in ("large", 0, 2.5, True):
+        with pytest.raises(ValueError, match="output_size"):
+            TransferConfig(output_size=bad)
+    with pytest.raises(ValueError, match="affine_epsilon"):
+        TransferConfig(affine_epsilon=0.0)
