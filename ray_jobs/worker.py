@@ -11,22 +11,20 @@ error record, so one bad row cannot take the others down. A missing weights file
 a row's failure but the job's: the actor reports it in :attr:`WorkerInfo.startup_error` and the
 job stops before handing out rows.
 
-The finished image travels back to the driver as PNG bytes and the driver writes it, so the
-output folder need only exist where the job's driver runs.
+The finished image, at the row's output size (by default its content photo's own), travels back
+to the driver as PNG bytes carrying the content's ICC profile and EXIF, and the driver writes it,
+so the output folder need only exist where the job's driver runs.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import io
 import os
 import socket
 import time
 
-import numpy as np
 import ray
-from PIL import Image
 
 from ray_jobs.devices import DeviceInfo, configure_tensorflow
 from ray_jobs.errors import one_line
@@ -36,7 +34,7 @@ from ray_jobs.records import (Record, empty_record, error_columns, identity_colu
                               result_columns, worker_columns)
 from stylecore.errors import StyleCoreError
 from stylecore.extractors import FeatureExtractor, load_extractor
-from stylecore.images import to_uint8
+from stylecore.output import encode_image
 from stylecore.transfer import transfer
 
 
@@ -105,7 +103,7 @@ class TransferWorker:
             result = transfer(entry.content, entry.style, entry.content_mask, entry.style_mask,
                               config=entry.config, extractor=extractor)
             columns = {**result_columns(result, extractor), **metric_columns(result)}
-            png = _png_bytes(result.image)
+            png = encode_image(result.output, "PNG", result.content_metadata)
             record.update(columns)
         except Exception as error:  # every failure of a row, foreseen or not, becomes its error record
             record.update(error_columns(error))
@@ -120,8 +118,3 @@ class TransferWorker:
             self._loads[name] += 1
         return self._extractors[name]
 
-
-def _png_bytes(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(to_uint8(image)).save(buffer, format="PNG")
-    return buffer.getvalue()

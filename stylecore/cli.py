@@ -30,6 +30,7 @@ from typing import Any
 from stylecore import __version__
 from stylecore.config import TransferConfig
 from stylecore.errors import StyleCoreError
+from stylecore.output import DEFAULT_JPEG_QUALITY, output_format
 from stylecore.pair import prepare_pair, probe_pair
 
 
@@ -48,10 +49,29 @@ def _field_parser(hint: Any) -> tuple[Any, tuple[str, ...] | None]:
         return str, tuple(typing.get_args(hint))
     if origin in (typing.Union, types.UnionType) and len(arguments) == 1:
         return _field_parser(arguments[0])
+    if origin in (typing.Union, types.UnionType):
+        return _union_parser(arguments), None
     if origin is tuple:
         item = typing.get_args(hint)[0]
         return (lambda text: tuple(item(part.strip()) for part in text.split(",") if part.strip())), None
     return hint, None
+
+
+def _union_parser(arguments: list[Any]) -> Any:
+    """Parser of a union of a plain type and literal words, such as ``int | Literal["content"]``."""
+    words = [word for argument in arguments if typing.get_origin(argument) is typing.Literal
+             for word in typing.get_args(argument)]
+    kind = next(argument for argument in arguments if typing.get_origin(argument) is not typing.Literal)
+
+    def parse(text: str) -> Any:
+        if text in words:
+            return text
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {' or '.join(words)} or {kind.__name__}, got {text!r}") from None
+
+    return parse
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,14 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
         "transfer", help="restyle one photo",
-        description="Restyle --content with --style and write --output (PNG) and a JSON sidecar beside it "
-        "(same name, .json) with the configuration, mask diagnostics, losses and timings.")
+        description="Restyle --content with --style and write --output and a JSON sidecar beside it "
+        "(same name, .json) with the configuration, mask diagnostics, losses and timings. The optimisation "
+        "runs at --size; the output has --output-size (default: the content photo's own size).")
     run.add_argument("--content", required=True, type=Path, help="content photo (PNG, JPEG, ...)")
     run.add_argument("--style", required=True, type=Path, help="style photo")
     run.add_argument("--content-mask", type=Path, help="colour-coded segmentation of the content photo")
     run.add_argument("--style-mask", type=Path, help="colour-coded segmentation of the style photo "
                      "(give both masks or neither; no masks means one segment)")
-    run.add_argument("--output", required=True, type=Path, help="output PNG path")
+    run.add_argument("--output", required=True, type=Path,
+                     help="output image: .png, .jpg/.jpeg or .tif/.tiff; the content's ICC profile and EXIF "
+                     "(orientation reset) are kept")
+    run.add_argument("--jpeg-quality", type=int, default=DEFAULT_JPEG_QUALITY, choices=range(1, 101),
+                     metavar="1-100", help=f"quality of a JPEG output (default: {DEFAULT_JPEG_QUALITY})")
     run.add_argument("--weights", help="extractor weights: a file; for vgg19 also 'imagenet' or 'random' "
                      "(default: SqueezeNet from $STYLECORE_WEIGHTS_DIR or ~/.cache/stylecore/weights; "
                      "VGG-19 from Keras' ImageNet download)")
@@ -130,6 +155,7 @@ def _native_stderr_silenced() -> typing.Iterator[None]:
 def _run_transfer(arguments: argparse.Namespace) -> None:
     config = config_from_arguments(arguments)
     pair = (arguments.content, arguments.style, arguments.content_mask, arguments.style_mask)
+    output_format(arguments.output)  # an unwritable format fails before the work, not after it
     probe_pair(*pair, config=config)
     prepare_pair(*pair, long_side=config.size, min_segment_fraction=config.min_segment_fraction,
                  max_pixels=config.max_image_pixels)
@@ -138,12 +164,12 @@ def _run_transfer(arguments: argparse.Namespace) -> None:
         from stylecore.extractors import load_extractor
         from stylecore.transfer import transfer
     from stylecore.atomic import write_text_atomic
-    from stylecore.images import save_png
+    from stylecore.output import write_image
 
     extractor = load_extractor(config.extractor, weights=arguments.weights, seed=config.seed)
     result = transfer(*pair, config=config, extractor=extractor,
                       progress=None if arguments.quiet else _print_progress)
-    save_png(arguments.output, result.image)
+    write_image(arguments.output, result.output, result.content_metadata, jpeg_quality=arguments.jpeg_quality)
     sidecar = {"version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "host": platform.node(), "content": str(arguments.content), "style": str(arguments.style),
                "content_mask": _optional_path(arguments.content_mask),
@@ -151,8 +177,8 @@ def _run_transfer(arguments: argparse.Namespace) -> None:
                "extractor_weights_sha256": extractor.weights_sha256, **result.summary(),
                "history": result.history}
     write_text_atomic(arguments.output.with_suffix(".json"), json.dumps(sidecar, indent=2))
-    print(f"wrote {arguments.output} ({result.image.shape[1]}x{result.image.shape[0]}) in "
-          f"{result.timings['total']:.1f} s", file=sys.stderr)
+    print(f"wrote {arguments.output} ({result.output.shape[1]}x{result.output.shape[0]}, optimised at "
+          f"{result.image.shape[1]}x{result.image.shape[0]}) in {result.timings['total']:.1f} s", file=sys.stderr)
 
 
 def _optional_path(path: Path | None) -> str | None:

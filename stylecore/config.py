@@ -22,6 +22,7 @@ from stylecore.architectures import DEFAULT_LAYERS, layer_names
 Extractor = Literal["squeezenet", "vgg19"]
 Init = Literal["content", "noise", "colour_transfer"]
 ContentOnlyPolicy = Literal["global_style", "content_only"]
+Finish = Literal["none", "local_affine"]
 
 
 def _option(default: Any, help_text: str) -> Any:
@@ -38,7 +39,10 @@ class TransferConfig:
     in its metadata; the command lines are generated from these fields.
     """
 
-    size: int = _option(700, "long side of the working size in pixels; both photos are resized to it")
+    size: int = _option(700, "long side of the working size in pixels: the size the optimisation runs at")
+    output_size: int | Literal["content"] = _option(
+        "content", "long side of the written result in pixels, or content: the content photo's own size; "
+        "the result is carried from --size to it by local affine colour maps")
     extractor: Extractor = _option("squeezenet", "feature extractor: squeezenet or vgg19")
     content_layers: tuple[str, ...] | None = _option(
         None, "layers carrying content, comma-separated")
@@ -67,6 +71,12 @@ class TransferConfig:
     max_image_pixels: int = _option(
         150_000_000, "refuse photos and masks with more pixels than this (decompression bombs); 150 MP "
         "covers every camera's single frame, at 1.8 GB as float RGB")
+    affine_radius: int = _option(1, "window radius of the local affine fit that carries the result from "
+                                 "--size to --output-size (guided filter, He et al. 2013)")
+    affine_epsilon: float = _option(1e-4, "ridge regulariser of the local affine fit, squared RGB: windows "
+                                    "flatter than this get a flat fit rather than amplified noise")
+    finish: Finish = _option("none", "last step at the working size: none, or local_affine (the result "
+                             "replaced by its local affine fit, DPST's final smoothing)")
 
     def __post_init__(self) -> None:
         problems = _validation_problems(self)
@@ -160,6 +170,8 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "laplacian_epsilon": (0.0, _UNBOUNDED, "()"),  # 0 makes flat windows' covariance singular
     "laplacian_radius": (1, 10, "[]"),
     "max_image_pixels": (1, _UNBOUNDED, "[)"),
+    "affine_radius": (1, 32, "[]"),
+    "affine_epsilon": (0.0, _UNBOUNDED, "()"),  # 0 makes flat windows' fit singular
 }
 """The valid range of every numeric option. NaN and infinities fall outside every range."""
 
@@ -182,6 +194,8 @@ def _validation_problems(config: TransferConfig) -> list[str]:
         value = getattr(config, name)
         if not _in_range(value, low, high, brackets):
             problems.append(f"{name} must be in {_range_text(low, high, brackets)}, got {value!r}")
+    if config.output_size != "content" and not _in_range(config.output_size, 1, _UNBOUNDED, "[)"):
+        problems.append(f"output_size must be 'content' or in [1, inf), got {config.output_size!r}")
     if not problems and config.size * config.coarse_scale < MIN_STAGE_SIZE:
         problems.append(f"size x coarse_scale must be at least {MIN_STAGE_SIZE} px, "
                         f"got {config.size} x {config.coarse_scale}")

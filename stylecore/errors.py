@@ -19,3 +19,7 @@ class WeightsError(StyleCoreError):
 
 class OptimisationError(StyleCoreError):
     """The optimisation produced a non-finite loss or image."""
+
+
+class OutputError(StyleCoreError):
+    """A result cannot be written as asked (an output format that is not supported)."""

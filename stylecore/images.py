@@ -54,7 +54,8 @@ _DECODING_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, Type
 """What Pillow's decoders and pypng raise on a corrupt or truncated file (Pillow's ``Image.open`` turns
 the same list, raised by a plugin, into ``UnidentifiedImageError``)."""
 _EXIF_ORIENTATION = 0x0112
-_SRGB = ImageCms.createProfile("sRGB")
+SRGB_PROFILE = ImageCms.createProfile("sRGB")
+"""The profile every photo is converted to when read, and which written results carry."""
 _PILLOW_LIMIT = threading.RLock()
 MIN_PHOTO_LONG_SIDE = 64
 """Smallest long side, in px, of a photo to restyle. Smaller ones are refused, not upscaled: a 3x3
@@ -208,7 +209,7 @@ def _to_float_rgb(image: Image.Image, icc: bytes | None) -> np.ndarray:
 def _to_srgb(image: Image.Image, icc: bytes) -> Image.Image:
     """``image`` converted from its embedded ICC profile to sRGB (perceptual intent), as RGB."""
     try:
-        return ImageCms.profileToProfile(image, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _SRGB,
+        return ImageCms.profileToProfile(image, ImageCms.ImageCmsProfile(io.BytesIO(icc)), SRGB_PROFILE,
                                          outputMode="RGB")
     except (ImageCms.PyCMSError, OSError, ValueError):
         return image

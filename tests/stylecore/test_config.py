@@ -95,3 +95,15 @@ def test_every_numeric_option_has_a_range():
     hints = typing.get_type_hints(TransferConfig)
     numeric = {field.name for field in dataclasses.fields(TransferConfig) if hints[field.name] in (int, float)}
     assert numeric == set(config_module._RANGES)
+
+
+def test_output_size_is_the_content_photos_own_or_a_long_side():
+    assert TransferConfig().output_size == "content"
+    sized = TransferConfig(output_size=1400)
+    assert TransferConfig.from_dict(json.loads(sized.to_json())) == sized
+    assert sized.config_hash() != TransferConfig().config_hash()
+    for bad in ("large", 0, 2.5, True):
+        with pytest.raises(ValueError, match="output_size"):
+            TransferConfig(output_size=bad)
+    with pytest.raises(ValueError, match="affine_epsilon"):
+        TransferConfig(affine_epsilon=0.0)
