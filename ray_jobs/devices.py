@@ -8,8 +8,10 @@ its first operation, which is why :func:`configure_tensorflow` is the first thin
 For a GPU actor Ray sets ``CUDA_VISIBLE_DEVICES`` to the GPU it assigned, so TensorFlow sees that
 one GPU as ``GPU:0``; memory growth keeps TensorFlow from taking the whole card at start. A CPU
 actor hides every GPU from TensorFlow so that it never competes with the GPU actors for one. When
-Ray assigns a GPU that TensorFlow cannot use (a CPU-only build, a cluster that only declares GPUs),
-the actor runs on the CPU and says so in the ``device`` column.
+Ray assigns a GPU that TensorFlow cannot use (a CPU-only build, a missing driver), ``device`` is
+``"CPU"`` and the actor refuses to start (:mod:`ray_jobs.worker`), unless the job was told the GPUs
+are only declared (tests on machines without GPUs), where it runs on the CPU and says so in the
+``device`` column.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ RENDERED_STATUSES = ("ok", "skipped")
 def read_all_rows(run_dir: Path) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
     """Every row of every run file, with every column any file has (null where a file lacks it).
 
-    Unlike :func:`ray_jobs.metadata.read_rows`, which reads into the current schema for resuming,
+    Unlike :func:`ray_jobs.metadata.read_table`, which reads into the current schema for resuming,
     this keeps columns the schema does not list (metrics of a newer version, added analyses), since
     a report shows what is there. Returns (rows, [(file, reason) for each unreadable file]).
     """
