@@ -102,7 +102,7 @@ def latest_rows(table: pa.Table) -> pa.Table:
     """The last row of each id in ``table``'s order (files sorted by name, rows in file order)."""
     numbered = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
     last = numbered.group_by("id", use_threads=False).aggregate([("_row", "max")])["_row_max"]
-    return table.take(pc.sort_indices(last))
+    return table.take(pc.take(last, pc.sort_indices(last)))
 
 
 class MetadataWriter:
