@@ -17,32 +17,6 @@ Read the modules in the order a row travels through them:
 - :mod:`ray_jobs.run_summary`, :mod:`ray_jobs.report`: a run read back, summarised, and shown as
   an HTML page and a contact sheet (``python -m ray_jobs.report``).
 
-TensorFlow is imported here, before any module of the package, with the process's standard error
-(file descriptor 2) pointed at ``/dev/null`` for the import only: its C++ runtime prints start-up
-lines (the oneDNN notice) before any logging setting applies (TensorFlow 2.21 ignores
-``TF_CPP_MIN_LOG_LEVEL`` for them), and they would reach the console of the batch command and,
-through Ray's log forwarding, once per actor. An import that fails still raises its exception.
+The driver (manifest, fingerprints, resume, plan, metadata) never imports TensorFlow: only the
+actors do (:mod:`ray_jobs.devices`), which keeps the driver's memory and start-up small.
 """
-
-import contextlib
-import os
-from collections.abc import Iterator
-
-import stylecore  # noqa: F401  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)
-
-
-@contextlib.contextmanager
-def _stderr_silenced() -> Iterator[None]:
-    saved = os.dup(2)
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
-
-
-with _stderr_silenced():
-    import tensorflow  # noqa: F401

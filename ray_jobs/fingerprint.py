@@ -28,8 +28,8 @@ from pathlib import Path
 
 from ray_jobs.manifest import PATH_COLUMNS, ManifestEntry
 from stylecore.config import TransferConfig
-from stylecore.extractors import SQUEEZENET_SHA256
 from stylecore.render_version import RENDER_VERSION
+from stylecore.weights import SQUEEZENET_SHA256
 
 _BLOCK_SIZE = 1 << 20
 HASH_THREADS = 8

@@ -118,7 +118,7 @@ def run_job(entries: Sequence[ManifestEntry], *, options: JobOptions, stream: Te
         try:
             if earlier and done:
                 writer.add_table(skipped_rows(earlier.done, run_id=run_id))
-            for outcome in pool.render_all(tasks) if pool else ():
+            for outcome in pool.render_all(tasks, on_tick=writer.flush_if_due) if pool else ():
                 record = store_image(outcome, output=options.output)
                 writer.add(record)
                 progress.row_finished(record["id"], record["status"], record["seconds"])

@@ -127,7 +127,11 @@ class MetadataWriter:
     def add_table(self, table: pa.Table) -> None:
         """Add rows given as a table of :data:`METADATA_SCHEMA` (as :meth:`add`)."""
         self._pending.append(table)
-        if time.monotonic() - self._last_flush >= self._flush_seconds:
+        self.flush_if_due()
+
+    def flush_if_due(self) -> None:
+        """Write the rows not yet written if the last write is ``flush_seconds`` old (call it often)."""
+        if self._pending and time.monotonic() - self._last_flush >= self._flush_seconds:
             self.flush()
 
     def flush(self) -> None:

@@ -36,7 +36,7 @@ import collections
 import dataclasses
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import ray
 
@@ -45,7 +45,7 @@ from ray_jobs.progress import format_duration
 from ray_jobs.records import empty_record, error_columns, identity_columns, now
 from ray_jobs.resources import ActorGroup, ActorPlan, NodeResources, describe_request
 from ray_jobs.worker import TEST_FAULT_VARIABLE, RenderOutcome, RenderTask, TransferWorker, WorkerInfo
-from stylecore.extractors import WEIGHTS_DIR_VARIABLE
+from stylecore.weights import WEIGHTS_DIR_VARIABLE
 
 TICK_SECONDS = 1.0
 """Longest the driver waits on Ray before checking its time limits again."""
@@ -134,8 +134,12 @@ class WorkerPool:
                     self.stop()
                     raise JobError(f"the workers cannot start: {problem}")
 
-    def render_all(self, tasks: Iterable[RenderTask]) -> Iterator[RenderOutcome]:
-        """Render every task, one at a time per actor; yield each outcome as soon as it is ready."""
+    def render_all(self, tasks: Iterable[RenderTask], *,
+                   on_tick: Callable[[], None] = lambda: None) -> Iterator[RenderOutcome]:
+        """Render every task, one at a time per actor; yield each outcome as soon as it is ready.
+
+        ``on_tick`` is called at least every :data:`TICK_SECONDS`, also while no row finishes.
+        """
         pending = collections.deque(tasks)
         running: dict[ray.ObjectRef, tuple[RenderTask, _Actor, float]] = {}
         idle = [actor for actor in self._actors if actor.ready is None]
@@ -151,6 +155,7 @@ class WorkerPool:
                             for task in pending)
                 return
             ready, _ = ray.wait([*running, *starting], num_returns=1, timeout=TICK_SECONDS)
+            on_tick()
             for ref in ready:
                 if ref in starting:
                     problem = self._came_up(ref)

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import stylecore
-from ray_jobs.devices import DeviceInfo
 from ray_jobs.errors import one_line
 from ray_jobs.fingerprint import Fingerprint
 from ray_jobs.manifest import ManifestEntry
 from ray_jobs.schema import INPUTS, LOSS_TERMS, METADATA_SCHEMA, SCHEMA_VERSION, metric_column
 from stylecore.metrics import evaluate_with_references
-from stylecore.transfer import TransferResult
+
+if TYPE_CHECKING:  # the driver imports this module and never loads TensorFlow
+    from ray_jobs.devices import DeviceInfo
+    from stylecore.transfer import TransferResult
 
 Record = dict[str, Any]
 

@@ -52,13 +52,18 @@ def done_rows(fingerprints: Mapping[str, Fingerprint], *, output: Path) -> Earli
     """The rows of ``fingerprints`` (this run's, by id) that earlier runs in ``output`` did (module docstring)."""
     table, unreadable = read_table(output, _CHECK_COLUMNS)
     rendered = _rendering_rows(table)
-    rendered = rendered.append_column("_position", pa.array(range(rendered.num_rows), pa.int64()))
-    latest = latest_rows(rendered)
-    wanted = [_matches(row, fingerprints) for row in latest.select(["id", *FINGERPRINT_COLUMNS]).to_pylist()]
-    candidates = latest.filter(pa.array(wanted, pa.bool_()))
-    image_hashes = hash_files(output / path for path in candidates["output_path"].to_pylist())
-    intact = [image_hashes[output / path] == digest for path, digest in
-              zip(candidates["output_path"].to_pylist(), candidates["output_sha256"].to_pylist(), strict=True)]
+    latest = latest_rows(rendered.append_column("_position", pa.array(range(rendered.num_rows), pa.int64())))
+    candidates = latest.join(_fingerprint_table(fingerprints), keys="id", right_suffix="_now", use_threads=False)
+    same = pa.array([True] * candidates.num_rows, pa.bool_())
+    for name in FINGERPRINT_COLUMNS:
+        before, now = candidates[name], candidates[f"{name}_now"]
+        same = pc.and_(same, pc.or_(pc.fill_null(pc.equal(before, now), False),
+                                    pc.and_(pc.is_null(before), pc.is_null(now))))
+    candidates = candidates.filter(same)
+    paths = [output / path for path in candidates["output_path"].to_pylist()]
+    image_hashes = hash_files(paths)
+    intact = [image_hashes[path] == digest
+              for path, digest in zip(paths, candidates["output_sha256"].to_pylist(), strict=True)]
     positions = candidates.filter(pa.array(intact, pa.bool_()))["_position"]
     if not len(positions):
         return EarlierRuns(METADATA_SCHEMA.empty_table(), unreadable)
@@ -66,10 +71,14 @@ def done_rows(fingerprints: Mapping[str, Fingerprint], *, output: Path) -> Earli
     return EarlierRuns(_rendering_rows(full).take(positions), unreadable)
 
 
-def _rendering_rows(table: pa.Table) -> pa.Table:
-    """The rows that rendered an image: status ok or skipped, with an output path and hash."""
-    return table.filter(pc.and_(pc.is_in(table["status"], pa.array(DONE_STATUSES)),
-                                pc.and_(pc.is_valid(table["output_path"]), pc.is_valid(table["output_sha256"]))))
+def _fingerprint_table(fingerprints: Mapping[str, Fingerprint]) -> pa.Table:
+    """This run's ids and fingerprints as columns typed as in :data:`METADATA_SCHEMA`."""
+    values = list(fingerprints.values())
+    columns = {"id": pa.array(list(fingerprints), pa.string())}
+    for name in FINGERPRINT_COLUMNS:
+        columns[f"{name}_now"] = pa.array([getattr(value, name) for value in values],
+                                          METADATA_SCHEMA.field(name).type)
+    return pa.table(columns)
 
 
 def skipped_rows(done: pa.Table, *, run_id: str) -> pa.Table:
@@ -83,6 +92,8 @@ def skipped_rows(done: pa.Table, *, run_id: str) -> pa.Table:
     return done
 
 
-def _matches(row: dict, fingerprints: Mapping[str, Fingerprint]) -> bool:
-    current = fingerprints.get(row["id"])
-    return current is not None and all(row[name] == getattr(current, name) for name in FINGERPRINT_COLUMNS)
+
+def _rendering_rows(table: pa.Table) -> pa.Table:
+    """The rows that rendered an image: status ok or skipped, with an output path and hash."""
+    return table.filter(pc.and_(pc.is_in(table["status"], pa.array(DONE_STATUSES)),
+                                pc.and_(pc.is_valid(table["output_path"]), pc.is_valid(table["output_sha256"]))))

@@ -18,8 +18,13 @@ and run on the CPU.
 
 ``RAY_JOBS_TEST_FAULT`` makes a worker fail the way real clusters do, for the tests only:
 ``kill:<row id>`` SIGKILLs the worker's process when it is handed that row (``kill:<row id>:<file>``:
-only while ``<file>`` does not exist, which the worker creates first, so once), and
+only while ``<file>`` does not exist, which the worker first creates holding its pid, so once), and
 ``hang:<row id>`` makes the row never finish.
+
+The driver imports this module too, for the actor class and the dataclasses it exchanges, so
+the modules that load TensorFlow (the extractors, the transfer) are imported inside the methods
+that run in the actor, after :func:`ray_jobs.devices.configure_tensorflow` has loaded TensorFlow
+quietly; the driver never pays TensorFlow's 600 MiB and seconds of start-up.
 
 The finished image travels back to the driver as PNG bytes and the driver writes it, so the
 output folder need only exist where the job's driver runs.
@@ -35,6 +40,7 @@ import signal
 import socket
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import ray
@@ -47,9 +53,10 @@ from ray_jobs.manifest import ManifestEntry
 from ray_jobs.records import (Record, empty_record, error_columns, identity_columns, metric_columns, now,
                               result_columns, worker_columns)
 from stylecore.errors import StyleCoreError
-from stylecore.extractors import FeatureExtractor, load_extractor
 from stylecore.images import to_uint8
-from stylecore.transfer import transfer
+
+if TYPE_CHECKING:
+    from stylecore.extractors import FeatureExtractor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +140,7 @@ class TransferWorker:
                 raise WeightsMismatchError(f"the worker's {extractor.name} weights are {held} but the job "
                                            f"expected {task.fingerprint.extractor_weights_sha256}: the nodes "
                                            "do not share one weights file.")
+            from stylecore.transfer import transfer  # noqa: PLC0415  (module docstring)
             result = transfer(entry.content, entry.style, entry.content_mask, entry.style_mask,
                               config=entry.config, extractor=extractor)
             columns = {**result_columns(result), **metric_columns(result)}
@@ -150,6 +158,7 @@ class TransferWorker:
         """The extractor ``name`` with ``weights``; the seed matters to random weights only."""
         key = (name, weights, seed if weights == RANDOM_WEIGHTS else None)
         if key not in self._extractors:
+            from stylecore.extractors import load_extractor  # noqa: PLC0415  (module docstring)
             self._extractors[key] = load_extractor(name, weights=weights, seed=seed)
             self._loads[name] += 1
         return self._extractors[key]
@@ -170,7 +179,7 @@ def _inject_test_fault(row_id: str) -> None:
         return
     if action == "kill" and not (marker and Path(marker).exists()):
         if marker:
-            Path(marker).touch()
+            Path(marker).write_text(str(os.getpid()))
         os.kill(os.getpid(), signal.SIGKILL)
     if action == "hang":
         time.sleep(10**6)

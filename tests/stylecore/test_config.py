@@ -1,5 +1,6 @@
 """The configuration object: defaults in one place, JSON round trip, stable hash, validation."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -46,3 +47,15 @@ def test_stages_smaller_than_the_network_accepts_are_refused():
     with pytest.raises(ValueError, match="at least 32 px"):
         TransferConfig(size=48, coarse_scale=0.5)
     assert TransferConfig(size=48, coarse_scale=1.0).size == 48
+
+
+def test_the_same_configuration_written_three_ways_hashes_alike():
+    written = [TransferConfig.from_dict(json.loads(text)) for text in (
+        '{"photorealism_weight": 1e4, "style_layer_weights": [1, 2e0]}',
+        '{"photorealism_weight": 10000, "style_layer_weights": [1.0, 2]}',
+        '{"photorealism_weight": 10000.0, "style_layer_weights": [1.0, 2.0]}')]
+    assert len({config.config_hash() for config in written}) == 1
+    assert written[0].config_hash() != TransferConfig(photorealism_weight=10001).config_hash()
+    # configurations already written with floats keep the hash earlier runs recorded
+    assert TransferConfig().config_hash() == hashlib.sha256(
+        TransferConfig().to_json().encode()).hexdigest()[:16]
