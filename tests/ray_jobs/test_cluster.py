@@ -139,10 +139,11 @@ def test_a_row_that_kills_every_worker_is_one_error_row_after_the_retries(cluste
 
 def test_a_row_past_the_row_timeout_is_an_error_row_and_the_run_finishes(cluster, data_root, tmp_path, monkeypatch):
     monkeypatch.setenv(TEST_FAULT_VARIABLE, "hang:p2")
-    summary, rows = run(data_root, tmp_path / "out", use_gpus=False, row_timeout=20)
-    assert {row_id: row["status"] for row_id, row in rows.items()} == {"p1": "ok", "p2": "error", "p3": "ok"}
+    # generous for p1's real render (64 px, 2+2 iterations) on a loaded machine; p2 never ends
+    summary, rows = run(data_root, tmp_path / "out", ("p1", "p2"), use_gpus=False, row_timeout=60)
+    assert {row_id: row["status"] for row_id, row in rows.items()} == {"p1": "ok", "p2": "error"}
     assert rows["p2"]["error_type"] == "RowTimeoutError"
-    assert rows["p2"]["error_message"].startswith("the row took longer than --row-timeout 20s")
+    assert rows["p2"]["error_message"].startswith("the row took longer than --row-timeout 1m00s")
     # the hung actor was stopped (replaced only while rows remained): one live actor answers at the end
     assert len(summary.workers) == 1 and rows["p2"]["worker"] is None
     wait_for(all_cpus_free, 60, "the actors' release")
