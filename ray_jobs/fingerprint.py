@@ -34,6 +34,7 @@ from stylecore.weights import SQUEEZENET_SHA256
 _BLOCK_SIZE = 1 << 20
 HASH_THREADS = 8
 """Files hashed at once: reading is I/O-bound, and ``hashlib`` releases the GIL on large blocks."""
+HASH_BATCH = 1024
 RANDOM_WEIGHTS = "random"
 
 
@@ -71,10 +72,18 @@ def bytes_sha256(data: bytes) -> str:
 
 
 def hash_files(paths: Iterable[str | os.PathLike[str]]) -> dict[Path, str | None]:
-    """:func:`file_sha256` of each distinct path, read in parallel, each once."""
-    distinct = sorted({Path(path) for path in paths})
+    """:func:`file_sha256` of each distinct path, read in parallel, each once.
+
+    Paths go to the threads :data:`HASH_BATCH` at a time, so the pending work stays small however
+    many files a manifest names (``Executor.map`` would queue a future for every one at once).
+    """
+    distinct = list(dict.fromkeys(Path(path) for path in paths))
+    hashes: dict[Path, str | None] = {}
     with concurrent.futures.ThreadPoolExecutor(HASH_THREADS) as pool:
-        return dict(zip(distinct, pool.map(file_sha256, distinct), strict=True))
+        for start in range(0, len(distinct), HASH_BATCH):
+            batch = distinct[start:start + HASH_BATCH]
+            hashes.update(zip(batch, pool.map(file_sha256, batch), strict=True))
+    return hashes
 
 
 def weights_identity(extractor: str, weights: str | os.PathLike[str] | None) -> str:

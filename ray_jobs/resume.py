@@ -50,6 +50,19 @@ class EarlierRuns:
 
 def done_rows(fingerprints: Mapping[str, Fingerprint], *, output: Path) -> EarlierRuns:
     """The rows of ``fingerprints`` (this run's, by id) that earlier runs in ``output`` did (module docstring)."""
+    positions, unreadable = _done_positions(fingerprints, output=output)
+    if not len(positions):
+        return EarlierRuns(METADATA_SCHEMA.empty_table(), unreadable)
+    full, _ = read_table(output)
+    return EarlierRuns(_rendering_rows(full).take(positions), unreadable)
+
+
+def _done_positions(fingerprints: Mapping[str, Fingerprint], *,
+                    output: Path) -> tuple[pa.Array, list[tuple[Path, str]]]:
+    """Where the done rows are among the rendering rows of ``output``'s metadata files, in file order.
+
+    Reads only :data:`_CHECK_COLUMNS`; its tables are freed before the caller reads every column.
+    """
     table, unreadable = read_table(output, _CHECK_COLUMNS)
     rendered = _rendering_rows(table)
     latest = latest_rows(rendered.append_column("_position", pa.array(range(rendered.num_rows), pa.int64())))
@@ -64,11 +77,7 @@ def done_rows(fingerprints: Mapping[str, Fingerprint], *, output: Path) -> Earli
     image_hashes = hash_files(paths)
     intact = [image_hashes[path] == digest
               for path, digest in zip(paths, candidates["output_sha256"].to_pylist(), strict=True)]
-    positions = candidates.filter(pa.array(intact, pa.bool_()))["_position"]
-    if not len(positions):
-        return EarlierRuns(METADATA_SCHEMA.empty_table(), unreadable)
-    full, _ = read_table(output)
-    return EarlierRuns(_rendering_rows(full).take(positions), unreadable)
+    return candidates.filter(pa.array(intact, pa.bool_()))["_position"].combine_chunks(), unreadable
 
 
 def _fingerprint_table(fingerprints: Mapping[str, Fingerprint]) -> pa.Table:
