@@ -123,6 +123,8 @@ def run_job(entries: Sequence[ManifestEntry], *, options: JobOptions, stream: Te
                 writer.add(record)
                 progress.row_finished(record["id"], record["status"], record["seconds"])
             workers = tuple(pool.describe()) if pool else ()
+            for problem in pool.start_errors if pool else ():
+                print(f"warning: an actor that came up late could not work and was stopped: {problem}", file=stream)
         finally:
             if pool:
                 pool.stop()

@@ -42,7 +42,7 @@ import ray
 
 from ray_jobs.errors import JobError
 from ray_jobs.progress import format_duration
-from ray_jobs.records import empty_record, error_columns, identity_columns, now
+from ray_jobs.records import Record, empty_record, error_columns, identity_columns, now
 from ray_jobs.resources import ActorGroup, ActorPlan, NodeResources, describe_request
 from ray_jobs.worker import TEST_FAULT_VARIABLE, RenderOutcome, RenderTask, TransferWorker, WorkerInfo
 from stylecore.weights import WEIGHTS_DIR_VARIABLE
@@ -112,18 +112,23 @@ class WorkerPool:
         Raises :class:`JobError` when an actor cannot load its extractor or use its GPU, when an
         actor dies while starting, or when none is up within ``start_timeout``; nothing keeps running then.
         """
+        try:
+            self._start()
+        except BaseException:  # a refusal, Ctrl-C or SIGTERM while waiting: no actor stays behind
+            self.stop()
+            raise
+
+    def _start(self) -> None:
         for shape in self._plan.shapes():
             self._launch(shape)
         deadline = time.monotonic() + self._options.start_timeout
         while not any(actor.ready is None for actor in self._actors):
             starting = [actor.ready for actor in self._actors if actor.ready is not None]
             if not starting:
-                self.stop()
                 raise JobError("the workers cannot start: every actor's process died while starting "
                                "(see the Ray logs).")
             left = deadline - time.monotonic()
             if left <= 0:
-                self.stop()
                 raise JobError(f"no actor started within --start-timeout "
                                f"{format_duration(self._options.start_timeout)}: "
                                f"{describe_request(self._plan, self._nodes)}.")
@@ -131,7 +136,6 @@ class WorkerPool:
             for ref in ready:
                 problem = self._came_up(ref)
                 if problem:
-                    self.stop()
                     raise JobError(f"the workers cannot start: {problem}")
 
     def render_all(self, tasks: Iterable[RenderTask], *,
@@ -149,9 +153,9 @@ class WorkerPool:
                 running[actor.handle.render.remote(task)] = (task, actor, time.monotonic())
             starting = {actor.ready: actor for actor in self._actors if actor.ready is not None}
             if not running and not (starting and self._may_still_start()):
-                yield from (_failed_outcome(task, "NoWorkerError", "no worker was left to render this row: "
-                                            "every actor died or could not start within --start-timeout "
-                                            f"{format_duration(self._options.start_timeout)} (see the Ray logs).")
+                yield from (_failed_outcome(task, _driver_error(
+                    "NoWorkerError", "no worker was left to render this row: every actor died or could not start "
+                    f"within --start-timeout {format_duration(self._options.start_timeout)} (see the Ray logs)."))
                             for task in pending)
                 return
             ready, _ = ray.wait([*running, *starting], num_returns=1, timeout=TICK_SECONDS)
@@ -175,7 +179,7 @@ class WorkerPool:
                         yield _lost_outcome(task)
                     continue
                 except ray.exceptions.RayError as error:
-                    outcome = _failed_outcome(task, type(error).__name__, None, error)
+                    outcome = _failed_outcome(task, error_columns(getattr(error, "cause", None) or error))
                 idle.append(actor)
                 yield outcome
             yield from self._stop_overdue(running, more_work=bool(pending))
@@ -192,9 +196,9 @@ class WorkerPool:
             if time.monotonic() - started > limit:
                 del running[ref]
                 self._replace(actor, more_work=more_work or bool(running))
-                yield _failed_outcome(task, "RowTimeoutError",
-                                      f"the row took longer than --row-timeout {format_duration(limit)}; "
-                                      "its worker was stopped and replaced.")
+                yield _failed_outcome(task, _driver_error(
+                    "RowTimeoutError", f"the row took longer than --row-timeout {format_duration(limit)}; "
+                                       "its worker was stopped and replaced."))
 
     def describe(self) -> list[WorkerInfo]:
         """Each live actor's :class:`WorkerInfo`; actors that died or do not answer in time are left out."""
@@ -260,19 +264,19 @@ def _worker_environment() -> dict[str, str]:
 def _lost_outcome(task: RenderTask) -> RenderOutcome:
     """The error record of a row whose worker died on every attempt."""
     retries = task.attempt - 1
-    return _failed_outcome(task, "WorkerDiedError",
-                           f"the worker process died while rendering this row (out of memory, a crash in a "
+    return _failed_outcome(task, _driver_error(
+        "WorkerDiedError", f"the worker process died while rendering this row (out of memory, a crash in a "
                            f"native library, or a lost node), on each of {task.attempt} attempt(s): "
-                           f"retried {retries} time(s); see the Ray logs.")
+                           f"retried {retries} time(s); see the Ray logs."))
 
 
-def _failed_outcome(task: RenderTask, error_type: str, message: str | None,
-                    error: BaseException | None = None) -> RenderOutcome:
-    """An error record for ``task`` made on the driver (the worker could not make one)."""
+def _failed_outcome(task: RenderTask, columns: Record) -> RenderOutcome:
+    """An error record for ``task`` made on the driver (the worker could not make one), with ``columns``."""
     record = {**empty_record(), **identity_columns(task.entry, task.fingerprint, run_id=task.run_id),
-              "finished_at": now(), "attempts": task.attempt}
-    if error is not None:
-        record.update(error_columns(getattr(error, "cause", None) or error))
-    else:
-        record.update({"status": "error", "error_type": error_type, "error_message": message})
+              "finished_at": now(), "attempts": task.attempt, **columns}
     return RenderOutcome(record=record, png=None)
+
+
+def _driver_error(error_type: str, message: str) -> Record:
+    """The error columns of a failure the driver saw (no exception object to describe)."""
+    return {"status": "error", "error_type": error_type, "error_message": message}

@@ -113,18 +113,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ManifestError, JobError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as interrupt:
-        name = interrupt.args[0] if interrupt.args else "Ctrl-C"
+    except KeyboardInterrupt:
+        name = "SIGTERM" if _TERMINATED else "Ctrl-C"
         print(f"interrupted by {name}: the rows finished so far are in {arguments.output / 'metadata'} and the "
               "workers are stopped; rerun the same command to render the rest.", file=sys.stderr)
-        return 128 + (signal.SIGTERM if name == "SIGTERM" else signal.SIGINT)
+        return 128 + (signal.SIGTERM if _TERMINATED else signal.SIGINT)
     finally:
         ray.shutdown()
     return 1 if summary.failed else 0
 
 
+_TERMINATED: list[int] = []
+"""The SIGTERM received, if any (Ray may re-raise the interrupt without its arguments)."""
+
+
 def _interrupt(signum: int, _frame: object) -> None:
     """SIGTERM (what ``ray job stop`` sends) ends the run the way Ctrl-C does: metadata written, actors stopped."""
+    _TERMINATED.append(signum)
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 

@@ -1,7 +1,8 @@
 """The metadata schema: one row per item and run, the same columns in every file of every run.
 
-Every run writes ``OUTPUT/metadata/run-<run id>.parquet`` with exactly :data:`METADATA_SCHEMA`, so all
-runs into one output read together as one dataset, with no Ray::
+Every run writes ``OUTPUT/metadata/run-<run id>.parquet`` (part files ``run-<run id>.part-<n>.parquet``
+while it goes, :mod:`ray_jobs.metadata`) with exactly :data:`METADATA_SCHEMA`, so all runs into one
+output read together as one dataset, with no Ray::
 
     pyarrow.dataset.dataset("OUTPUT/metadata", format="parquet")
     pandas.read_parquet("OUTPUT/metadata")
