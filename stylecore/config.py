@@ -93,8 +93,12 @@ class TransferConfig:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     def config_hash(self) -> str:
-        """First 16 hex digits of the SHA-256 of :meth:`to_json`."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+        """First 16 hex digits of the SHA-256 of the canonical JSON form (:func:`canonical_json`).
+
+        Equal settings hash alike however they were written: ``1e4``, ``10000`` and ``10000.0``
+        for a float field all hash as ``10000.0``.
+        """
+        return hashlib.sha256(canonical_json(self).encode()).hexdigest()[:16]
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TransferConfig:
@@ -110,6 +114,29 @@ class TransferConfig:
         normalised = {key: tuple(value) if isinstance(value, list) else value
                       for key, value in changes.items()}
         return dataclasses.replace(self, **normalised)
+
+
+def canonical_json(config: TransferConfig) -> str:
+    """:meth:`TransferConfig.to_json` with every number of a float field (or list of floats) as a float.
+
+    A float field also accepts integers (JSON and CSV overrides arrive untyped), and ``json`` writes
+    ``10000`` and ``10000.0`` differently; this form is what :meth:`TransferConfig.config_hash` hashes.
+    """
+    hints = typing.get_type_hints(TransferConfig)
+    values = config.to_dict()
+    for name, value in values.items():
+        if _is_float_field(hints[name]) and value is not None:
+            values[name] = [float(item) for item in value] if isinstance(value, list) else float(value)
+    return json.dumps(values, sort_keys=True, separators=(",", ":"))
+
+
+def _is_float_field(hint: Any) -> bool:
+    arguments = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_is_float_field(argument) for argument in arguments if argument is not type(None))
+    if typing.get_origin(hint) is tuple:
+        return arguments[0] is float
+    return hint is float
 
 
 MIN_STAGE_SIZE = 32
