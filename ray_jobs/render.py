@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -151,6 +152,9 @@ def _entries(arguments: argparse.Namespace) -> list[ManifestEntry]:
 
 
 def _connect(address: str | None) -> None:
+    # Without an address Ray would join the latest cluster `ray start` left on this machine, which
+    # may be someone else's: "local" starts a new one, as the help says.
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
     try:
         ray.init(address=address, logging_level=logging.WARNING)
     except ConnectionError as error:
