@@ -19,6 +19,7 @@ from typing import Any, Literal
 Extractor = Literal["squeezenet", "vgg19"]
 Init = Literal["content", "noise", "colour_transfer"]
 ContentOnlyPolicy = Literal["global_style", "content_only"]
+AutoMasks = Literal["when_missing", "on", "off"]
 
 
 def _option(default: Any, help_text: str) -> Any:
@@ -59,6 +60,11 @@ class TransferConfig:
     content_only_policy: ContentOnlyPolicy = _option(
         "global_style", "style of a segment only the content mask has: global_style (the whole style "
         "photo) or content_only (no style term)")
+    auto_masks: AutoMasks = _option(
+        "when_missing", "automatic segment matching (stylecore.segment_matching): when_missing (pairs "
+        "without masks), on (also ignore given masks), or off (no masks means one whole-image segment)")
+    auto_mask_segments: int = _option(
+        5, "most segments automatic matching keeps; segments one photo lacks are dropped, so a pair keeps 1 to this many")
     laplacian_epsilon: float = _option(1e-7, "epsilon of the matting Laplacian")
     laplacian_radius: int = _option(1, "window radius of the matting Laplacian (1: 3x3 windows)")
 
@@ -152,6 +158,8 @@ def _validation_problems(config: TransferConfig) -> list[str]:
                  "tolerance", "min_segment_fraction", "laplacian_epsilon"):
         if getattr(config, name) < 0:
             problems.append(f"{name} must not be negative")
+    if not 1 <= config.auto_mask_segments <= 9:
+        problems.append(f"auto_mask_segments must be 1 to 9 (the mask palette), got {config.auto_mask_segments}")
     if config.laplacian_radius < 1:
         problems.append("laplacian_radius must be at least 1")
     if (config.style_layers is not None and config.style_layer_weights is not None

@@ -1,0 +1,183 @@
+"""Automatic segment matching measured against the hand masks (not a test: run it and quote it).
+
+Two parts, on the example pairs (default: the twelve of ``tune.py``):
+
+- ``--agreement``: for each variant of the matching, its agreement with the hand masks and its
+  seconds, without running any transfer. Agreement is the adjusted Rand index of each photo's
+  labels with its hand mask (mean of content and style; 1 is identical, 0 is chance) and the mean
+  IoU after one matching of automatic to hand labels for both photos together (Hungarian, on the
+  summed overlaps), which also checks that the two photos' labels correspond.
+- ``--transfer``: the transfer with the hand masks and without them (automatic masks), both
+  scored with the hand masks; the medians and their ratios, and the seconds matching adds.
+
+    python benchmarks/auto_masks.py --agreement [--pairs 1,4] [--size 700]
+    python benchmarks/auto_masks.py --transfer [--pairs 1,4] [--size 350 --stage1-iterations 100 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+from scipy.cluster.vq import kmeans2
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial import cKDTree
+
+from examples import pair_paths
+from stylecore import segment_matching
+from stylecore.cli import add_config_arguments, config_from_arguments
+from stylecore.extractors import FeatureExtractor, load_extractor
+from stylecore.masks import merge_specks
+from stylecore.metrics import METRIC_NAMES, evaluate_output
+from stylecore.pair import PreparedPair, prepare_pair
+from stylecore.transfer import transfer
+from tune import SUBSET
+
+Matcher = Callable[[PreparedPair, FeatureExtractor], tuple[np.ndarray, np.ndarray]]
+MIN_SEGMENT_FRACTION = 0.001
+
+
+def joint_kmeans(segments: int, weights: dict[str, float] | None = None, snap: bool = True) -> Matcher:
+    """The library's method, with ``segments``, group ``weights`` and edge snapping as given."""
+    def match(pair: PreparedPair, extractor: FeatureExtractor) -> tuple[np.ndarray, np.ndarray]:
+        cells = segment_matching.cell_features(pair.content, pair.style, extractor,
+                                               weights=weights or segment_matching.GROUP_WEIGHTS)
+        grids = segment_matching.cluster_cells(*cells, segments=segments, seed=0)
+        return tuple(_finish(grid, photo, snap) for grid, photo in zip(grids, (pair.content, pair.style)))
+    return match
+
+
+def nearest_neighbour(segments: int) -> Matcher:
+    """The alternative: k-means on the content's cells alone; each style cell takes its nearest content cell's label."""
+    def match(pair: PreparedPair, extractor: FeatureExtractor) -> tuple[np.ndarray, np.ndarray]:
+        content_cells, style_cells = segment_matching.cell_features(pair.content, pair.style, extractor)
+        flat = content_cells.reshape(-1, content_cells.shape[-1])
+        _, content_grid = kmeans2(flat, segments, iter=segment_matching.KMEANS_ITERATIONS, minit="++",
+                                  rng=np.random.default_rng(0))
+        _, nearest = cKDTree(flat).query(style_cells.reshape(-1, style_cells.shape[-1]))
+        grids = (content_grid.reshape(content_cells.shape[:2]).astype(np.uint8),
+                 content_grid[nearest].reshape(style_cells.shape[:2]).astype(np.uint8))
+        return tuple(_finish(grid, photo, True) for grid, photo in zip(grids, (pair.content, pair.style)))
+    return match
+
+
+def _finish(grid: np.ndarray, photo: np.ndarray, snap: bool) -> np.ndarray:
+    if snap:
+        return segment_matching.refine_labels(grid, photo, min_segment_fraction=MIN_SEGMENT_FRACTION)
+    nearest = tf.image.resize(grid[None, ..., None], photo.shape[:2], method="nearest").numpy()[0, ..., 0]
+    return merge_specks(nearest.astype(np.uint8), max(1, round(MIN_SEGMENT_FRACTION * nearest.size)))[0]
+
+
+VARIANTS: dict[str, Matcher] = {
+    "joint k-means, k=5 (default)": joint_kmeans(5),
+    "joint k-means, k=3": joint_kmeans(3),
+    "joint k-means, k=7": joint_kmeans(7),
+    "joint, no edge snapping": joint_kmeans(5, snap=False),
+    "joint, CNN features only": joint_kmeans(5, {"features": 1.0, "colour": 0.0, "position": 0.0}),
+    "joint, no position": joint_kmeans(5, {"features": 1.0, "colour": 0.5, "position": 0.0}),
+    "joint, colour + position only": joint_kmeans(5, {"features": 0.0, "colour": 0.5, "position": 0.5}),
+    "nearest-neighbour matching, k=5": nearest_neighbour(5),
+}
+
+
+def adjusted_rand_index(labels: np.ndarray, reference: np.ndarray) -> float:
+    """Adjusted Rand index of two label maps of one shape (Hubert and Arabie 1985): 1 identical, about 0 chance."""
+    table = _overlaps(labels, reference).astype(np.float64)
+    pairs = lambda counts: float(np.sum(counts * (counts - 1) / 2))  # noqa: E731
+    index, rows, cols = pairs(table), pairs(table.sum(axis=1)), pairs(table.sum(axis=0))
+    expected = rows * cols / pairs(np.array([table.sum()]))
+    maximum = (rows + cols) / 2
+    return 1.0 if maximum == expected else (index - expected) / (maximum - expected)
+
+
+def matched_mean_iou(pairs_of_maps: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Mean IoU over hand labels after one Hungarian matching of automatic to hand labels for all maps given."""
+    size = 10
+    intersection = sum(_overlaps(labels, reference, size) for labels, reference in pairs_of_maps)
+    union = intersection.sum(axis=1, keepdims=True) + intersection.sum(axis=0, keepdims=True) - intersection
+    rows, cols = linear_sum_assignment(-intersection)
+    iou = np.zeros(size)
+    iou[cols] = intersection[rows, cols] / np.maximum(union[rows, cols], 1)
+    present = intersection.sum(axis=0) > 0
+    return float(iou[present].mean())
+
+
+def _overlaps(labels: np.ndarray, reference: np.ndarray, size: int | None = None) -> np.ndarray:
+    size = size or int(max(labels.max(), reference.max())) + 1
+    return np.bincount(labels.ravel().astype(np.int64) * size + reference.ravel(), minlength=size * size).reshape(
+        size, size)
+
+
+def agreement(numbers: list[int], size: int, extractor: FeatureExtractor) -> None:
+    pairs = {number: prepare_pair(**pair_paths(number), long_side=size, min_segment_fraction=MIN_SEGMENT_FRACTION)
+             for number in numbers}
+    print(f"{'variant':34s} {'ARI median':>10s} {'mIoU median':>11s} {'segments':>8s} {'s/pair':>7s}")
+    for name, matcher in VARIANTS.items():
+        rand, iou, counts, seconds = [], [], [], []
+        for pair in pairs.values():
+            started = time.perf_counter()
+            content_labels, style_labels = matcher(pair, extractor)
+            seconds.append(time.perf_counter() - started)
+            rand.append((adjusted_rand_index(content_labels, pair.content_labels)
+                         + adjusted_rand_index(style_labels, pair.style_labels)) / 2)
+            iou.append(matched_mean_iou([(content_labels, pair.content_labels), (style_labels, pair.style_labels)]))
+            counts.append(len(np.unique(content_labels)))
+        print(f"{name:34s} {np.median(rand):10.3f} {np.median(iou):11.3f} {np.median(counts):8.1f} "
+              f"{np.median(seconds):7.2f}", flush=True)
+
+
+def transfers(numbers: list[int], arguments: argparse.Namespace, extractor: FeatureExtractor) -> None:
+    config = config_from_arguments(arguments)
+    print(f"configuration {config.config_hash()}: size {config.size}, iterations "
+          f"{config.stage1_iterations}+{config.stage2_iterations}, {config.auto_mask_segments} segments at most")
+    scores: dict[str, list[dict[str, float]]] = {"hand": [], "automatic": []}
+    rand, iou, extra, fraction = [], [], [], []
+    for number in numbers:
+        paths = pair_paths(number)
+        hand = transfer(**paths, config=config, extractor=extractor)
+        automatic = transfer(paths["content"], paths["style"], config=config, extractor=extractor)
+        for name, result in (("hand", hand), ("automatic", automatic)):
+            scores[name].append(evaluate_output(result.image, hand.content_image, hand.style_image,
+                                                hand.content_labels, hand.style_labels,
+                                                content_only_policy=config.content_only_policy,
+                                                laplacian=hand.laplacian))
+        rand.append((adjusted_rand_index(automatic.content_labels, hand.content_labels)
+                     + adjusted_rand_index(automatic.style_labels, hand.style_labels)) / 2)
+        iou.append(matched_mean_iou([(automatic.content_labels, hand.content_labels),
+                                     (automatic.style_labels, hand.style_labels)]))
+        extra.append(automatic.timings["segment_matching"])
+        fraction.append(extra[-1] / hand.timings["total"])
+        cells = "  ".join(f"{metric} {scores['automatic'][-1][metric]:.4g} (hand {scores['hand'][-1][metric]:.4g})"
+                          for metric in METRIC_NAMES)
+        print(f"pair {number:2d}: {cells}  ARI {rand[-1]:.2f} mIoU {iou[-1]:.2f} "
+              f"matching {extra[-1]:.2f} s of {hand.timings['total']:.1f} s", flush=True)
+    print("median over the pairs, both scored with the hand masks:")
+    for metric in METRIC_NAMES:
+        mine, theirs = (float(np.median([row[metric] for row in scores[name]])) for name in ("automatic", "hand"))
+        print(f"  {metric:20s} automatic {mine:.4g}  hand {theirs:.4g}  ratio {mine / theirs:.3f}")
+    print(f"  agreement            ARI {np.median(rand):.3f}  matched mIoU {np.median(iou):.3f}")
+    print(f"  matching seconds     median {np.median(extra):.2f}  max {max(extra):.2f}  "
+          f"share of a hand-masked transfer: median {np.median(fraction):.1%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", default=",".join(map(str, SUBSET)), help="comma-separated pair numbers")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--agreement", action="store_true", help="compare matching variants with the hand masks")
+    mode.add_argument("--transfer", action="store_true", help="transfer with hand and automatic masks, and score")
+    add_config_arguments(parser)
+    arguments = parser.parse_args()
+    numbers = [int(text) for text in arguments.pairs.split(",")]
+    extractor = load_extractor("squeezenet")
+    if arguments.agreement:
+        agreement(numbers, arguments.size or 700, extractor)
+    else:
+        transfers(numbers, arguments, extractor)
+
+
+if __name__ == "__main__":
+    main()
