@@ -7,11 +7,12 @@ Two parts, on the example pairs (default: the twelve of ``tune.py``):
   labels with its hand mask (mean of content and style; 1 is identical, 0 is chance) and the mean
   IoU after one matching of automatic to hand labels for both photos together (Hungarian, on the
   summed overlaps), which also checks that the two photos' labels correspond.
-- ``--transfer``: the transfer with the hand masks and without them (automatic masks), both
-  scored with the hand masks; the medians and their ratios, and the seconds matching adds.
+- ``--transfer``: the transfer with the hand masks and with automatic masks (``auto_masks=on``,
+  one run per ``--segments`` count), all scored with the hand masks; the medians, their ratios
+  to the hand-masked run's, and the seconds matching adds as a share of the hand-masked transfer.
 
     python benchmarks/auto_masks.py --agreement [--pairs 1,4] [--size 700]
-    python benchmarks/auto_masks.py --transfer [--pairs 1,4] [--size 350 --stage1-iterations 100 ...]
+    python benchmarks/auto_masks.py --transfer [--segments 5,7] [--pairs 1,4] [--size 350 ...]
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ VARIANTS: dict[str, Matcher] = {
     "joint, no edge snapping": joint_kmeans(5, snap=False),
     "joint, CNN features only": joint_kmeans(5, {"features": 1.0, "colour": 0.0, "position": 0.0}),
     "joint, no position": joint_kmeans(5, {"features": 1.0, "colour": 0.5, "position": 0.0}),
+    "joint, no colour": joint_kmeans(5, {"features": 1.0, "colour": 0.0, "position": 0.5}),
+    "joint, no colour, k=7": joint_kmeans(7, {"features": 1.0, "colour": 0.0, "position": 0.5}),
+    "joint, colour 0.25": joint_kmeans(5, {"features": 1.0, "colour": 0.25, "position": 0.5}),
+    "joint, no colour, position 1": joint_kmeans(5, {"features": 1.0, "colour": 0.0, "position": 1.0}),
     "joint, colour + position only": joint_kmeans(5, {"features": 0.0, "colour": 0.5, "position": 0.5}),
     "nearest-neighbour matching, k=5": nearest_neighbour(5),
 }
@@ -111,11 +116,13 @@ def _overlaps(labels: np.ndarray, reference: np.ndarray, size: int | None = None
         size, size)
 
 
-def agreement(numbers: list[int], size: int, extractor: FeatureExtractor) -> None:
+def agreement(numbers: list[int], size: int, extractor: FeatureExtractor, chosen: list[str]) -> None:
     pairs = {number: prepare_pair(**pair_paths(number), long_side=size, min_segment_fraction=MIN_SEGMENT_FRACTION)
              for number in numbers}
     print(f"{'variant':34s} {'ARI median':>10s} {'mIoU median':>11s} {'segments':>8s} {'s/pair':>7s}")
     for name, matcher in VARIANTS.items():
+        if chosen and not any(text in name for text in chosen):
+            continue
         rand, iou, counts, seconds = [], [], [], []
         for pair in pairs.values():
             started = time.perf_counter()
@@ -131,36 +138,40 @@ def agreement(numbers: list[int], size: int, extractor: FeatureExtractor) -> Non
 
 def transfers(numbers: list[int], arguments: argparse.Namespace, extractor: FeatureExtractor) -> None:
     config = config_from_arguments(arguments)
+    counts = [int(text) for text in arguments.segments.split(",")]
     print(f"configuration {config.config_hash()}: size {config.size}, iterations "
-          f"{config.stage1_iterations}+{config.stage2_iterations}, {config.auto_mask_segments} segments at most")
-    scores: dict[str, list[dict[str, float]]] = {"hand": [], "automatic": []}
-    rand, iou, extra, fraction = [], [], [], []
+          f"{config.stage1_iterations}+{config.stage2_iterations}; automatic with at most {counts} segments")
+    runs = {"hand": config, **{f"automatic k={count}": config.replace(auto_masks="on", auto_mask_segments=count)
+                               for count in counts}}
+    scores: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
     for number in numbers:
         paths = pair_paths(number)
-        hand = transfer(**paths, config=config, extractor=extractor)
-        automatic = transfer(paths["content"], paths["style"], config=config, extractor=extractor)
-        for name, result in (("hand", hand), ("automatic", automatic)):
-            scores[name].append(evaluate_output(result.image, hand.content_image, hand.style_image,
-                                                hand.content_labels, hand.style_labels,
-                                                content_only_policy=config.content_only_policy,
-                                                laplacian=hand.laplacian))
-        rand.append((adjusted_rand_index(automatic.content_labels, hand.content_labels)
-                     + adjusted_rand_index(automatic.style_labels, hand.style_labels)) / 2)
-        iou.append(matched_mean_iou([(automatic.content_labels, hand.content_labels),
-                                     (automatic.style_labels, hand.style_labels)]))
-        extra.append(automatic.timings["segment_matching"])
-        fraction.append(extra[-1] / hand.timings["total"])
-        cells = "  ".join(f"{metric} {scores['automatic'][-1][metric]:.4g} (hand {scores['hand'][-1][metric]:.4g})"
-                          for metric in METRIC_NAMES)
-        print(f"pair {number:2d}: {cells}  ARI {rand[-1]:.2f} mIoU {iou[-1]:.2f} "
-              f"matching {extra[-1]:.2f} s of {hand.timings['total']:.1f} s", flush=True)
-    print("median over the pairs, both scored with the hand masks:")
-    for metric in METRIC_NAMES:
-        mine, theirs = (float(np.median([row[metric] for row in scores[name]])) for name in ("automatic", "hand"))
-        print(f"  {metric:20s} automatic {mine:.4g}  hand {theirs:.4g}  ratio {mine / theirs:.3f}")
-    print(f"  agreement            ARI {np.median(rand):.3f}  matched mIoU {np.median(iou):.3f}")
-    print(f"  matching seconds     median {np.median(extra):.2f}  max {max(extra):.2f}  "
-          f"share of a hand-masked transfer: median {np.median(fraction):.1%}")
+        hand = None
+        for name, run_config in runs.items():
+            result = transfer(**paths, config=run_config, extractor=extractor)
+            hand = hand or result
+            scored = evaluate_output(result.image, hand.content_image, hand.style_image, hand.content_labels,
+                                     hand.style_labels, content_only_policy=config.content_only_policy,
+                                     laplacian=hand.laplacian)
+            scored.update(seconds=result.timings["total"], matching=result.timings["segment_matching"],
+                          ari=(adjusted_rand_index(result.content_labels, hand.content_labels)
+                               + adjusted_rand_index(result.style_labels, hand.style_labels)) / 2,
+                          iou=matched_mean_iou([(result.content_labels, hand.content_labels),
+                                                (result.style_labels, hand.style_labels)]))
+            scored["share"] = scored["matching"] / hand.timings["total"]
+            scores[name].append(scored)
+            print(f"pair {number:2d} {name:14s} " + "  ".join(f"{key} {value:.4g}" for key, value in scored.items()),
+                  flush=True)
+    print("medians over the pairs, every run scored with the hand masks:")
+    print(f"{'run':16s} " + " ".join(f"{key:>20s}" for key in (*METRIC_NAMES, "ARI", "mIoU", "matching s", "share")))
+    for name, rows in scores.items():
+        medians = [float(np.median([row[key] for row in rows]))
+                   for key in (*METRIC_NAMES, "ari", "iou", "matching", "share")]
+        ratios = [median / float(np.median([row[key] for row in scores["hand"]]))
+                  for median, key in zip(medians[:3], METRIC_NAMES)]
+        cells = [f"{median:.4g} (x{ratio:.2f})" for median, ratio in zip(medians[:3], ratios)]
+        cells += [f"{medians[3]:.3f}", f"{medians[4]:.3f}", f"{medians[5]:.2f}", f"{medians[6]:.1%}"]
+        print(f"{name:16s} " + " ".join(f"{cell:>20s}" for cell in cells))
 
 
 def main() -> None:
@@ -169,12 +180,15 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--agreement", action="store_true", help="compare matching variants with the hand masks")
     mode.add_argument("--transfer", action="store_true", help="transfer with hand and automatic masks, and score")
+    parser.add_argument("--segments", default="5", help="with --transfer: comma-separated auto_mask_segments to run")
+    parser.add_argument("--variants", nargs="*", default=[], help="with --agreement: only variants whose name "
+                        "contains one of these")
     add_config_arguments(parser)
     arguments = parser.parse_args()
     numbers = [int(text) for text in arguments.pairs.split(",")]
     extractor = load_extractor("squeezenet")
     if arguments.agreement:
-        agreement(numbers, arguments.size or 700, extractor)
+        agreement(numbers, arguments.size or 700, extractor, arguments.variants)
     else:
         transfers(numbers, arguments, extractor)
 

@@ -12,7 +12,9 @@ a row's failure but the job's: the actor reports it in :attr:`WorkerInfo.startup
 job stops before handing out rows.
 
 The finished image travels back to the driver as PNG bytes and the driver writes it, so the
-output folder need only exist where the job's driver runs.
+output folder need only exist where the job's driver runs; so do automatically matched label
+maps, as colour-coded mask PNGs (a few kB each), for the report's mask columns and for a user
+to fix and give back as hand masks.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ray_jobs.records import (Record, empty_record, error_columns, identity_colu
 from stylecore.errors import StyleCoreError
 from stylecore.extractors import FeatureExtractor, load_extractor
 from stylecore.images import to_uint8
+from stylecore.masks import label_map_to_rgb
 from stylecore.transfer import transfer
 
 
@@ -55,6 +58,8 @@ class RenderOutcome:
 
     record: Record
     png: bytes | None
+    masks: dict[str, bytes] = dataclasses.field(default_factory=dict)
+    """Automatic label maps as colour-coded PNGs, ``{"content": ..., "style": ...}``; empty for hand masks."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,20 +104,23 @@ class TransferWorker:
         started_at, clock = now(), time.perf_counter()
         entry = task.entry
         record = {**empty_record(), **identity_columns(entry, task.fingerprint, run_id=task.run_id)}
-        png = None
+        png, masks = None, {}
         try:
             extractor = self._extractor(entry.config.extractor)
             result = transfer(entry.content, entry.style, entry.content_mask, entry.style_mask,
                               config=entry.config, extractor=extractor)
             columns = {**result_columns(result, extractor), **metric_columns(result)}
             png = _png_bytes(result.image)
+            if result.diagnostics.automatic:
+                masks = {side: _png_bytes(label_map_to_rgb(getattr(result, f"{side}_labels")))
+                         for side in ("content", "style")}
             record.update(columns)
         except Exception as error:  # every failure of a row, foreseen or not, becomes its error record
             record.update(error_columns(error))
         self._rendered += 1
         record.update(worker_columns(self._device, worker=self._worker, started_at=started_at,
                                      finished_at=now(), seconds=time.perf_counter() - clock))
-        return RenderOutcome(record=record, png=png)
+        return RenderOutcome(record=record, png=png, masks=masks)
 
     def _extractor(self, name: str) -> FeatureExtractor:
         if name not in self._extractors:
@@ -122,6 +130,7 @@ class TransferWorker:
 
 
 def _png_bytes(image: np.ndarray) -> bytes:
+    """PNG of an (H, W, 3) image: float in [0, 1] or uint8."""
     buffer = io.BytesIO()
-    Image.fromarray(to_uint8(image)).save(buffer, format="PNG")
+    Image.fromarray(image if image.dtype == np.uint8 else to_uint8(image)).save(buffer, format="PNG")
     return buffer.getvalue()

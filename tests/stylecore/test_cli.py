@@ -7,6 +7,7 @@ import sys
 import numpy as np
 from PIL import Image
 
+from stylecore.masks import clean_label_map, pair_segments
 from tests.conftest import example_pair_paths
 
 
@@ -46,3 +47,21 @@ def test_help_lists_every_configuration_option():
     for option in ("--size", "--extractor", "--weights", "--stage1-iterations", "--stage2-iterations",
                    "--seed", "--photorealism-weight", "--content-only-policy"):
         assert option in completed.stdout
+
+
+def test_save_masks_writes_the_automatic_label_maps_as_masks_that_read_back(tmp_path):
+    paths = example_pair_paths(2)
+    output = tmp_path / "out.png"
+    completed = run_cli("transfer", "--content", str(paths["content"]), "--style", str(paths["style"]),
+                        "--output", str(output), "--size", "64", "--stage1-iterations", "2",
+                        "--stage2-iterations", "1", "--save-masks", "--quiet")
+    assert completed.returncode == 0, completed.stderr
+    sidecar = json.loads(output.with_suffix(".json").read_text())
+    assert sidecar["automatic_masks"] and sidecar["diagnostics"]["automatic"]
+    content_mask = np.asarray(Image.open(sidecar["saved_masks"]["content"]))
+    style_mask = np.asarray(Image.open(tmp_path / "out-style-mask.png"))
+    assert content_mask.shape[:2] == np.asarray(Image.open(output)).shape[:2]
+    content_labels, style_labels = (clean_label_map(mask, photo_shape=mask.shape[:2], working_shape=mask.shape[:2],
+                                                    min_segment_fraction=0.001)[0]
+                                    for mask in (content_mask, style_mask))
+    assert pair_segments(content_labels, style_labels).matched == tuple(sidecar["diagnostics"]["matched"])

@@ -46,3 +46,11 @@ def test_stages_smaller_than_the_network_accepts_are_refused():
     with pytest.raises(ValueError, match="at least 32 px"):
         TransferConfig(size=48, coarse_scale=0.5)
     assert TransferConfig(size=48, coarse_scale=1.0).size == 48
+
+
+def test_automatic_mask_options_are_checked():
+    assert TransferConfig().auto_masks == "when_missing"
+    with pytest.raises(ValueError, match="auto_masks must be one of"):
+        TransferConfig(auto_masks="always")
+    with pytest.raises(ValueError, match="auto_mask_segments must be 1 to 9"):
+        TransferConfig(auto_mask_segments=10)

@@ -5,7 +5,8 @@ import pytest
 from PIL import Image
 
 from stylecore.errors import InputImageError
-from stylecore.masks import PALETTE, PALETTE_NAMES, clean_label_map, load_label_map, merge_specks, snap_to_palette
+from stylecore.masks import (PALETTE, PALETTE_NAMES, clean_label_map, label_map_to_rgb, load_label_map, merge_specks,
+                             snap_to_palette)
 from stylecore.pair import prepare_pair
 from tests.conftest import DPST_DATA, example_pair_paths
 
@@ -103,3 +104,13 @@ def test_unreadable_mask_is_a_clear_error(tmp_path):
     with pytest.raises(InputImageError, match="must be a non-empty"):
         clean_label_map(np.zeros((4, 4), np.uint8), photo_shape=(4, 4), working_shape=(4, 4),
                         min_segment_fraction=0.01)
+
+
+def test_a_label_map_saved_as_a_mask_reads_back_as_the_same_labels(tmp_path):
+    labels = np.zeros((30, 40), np.uint8)
+    labels[10:, :] = PALETTE_NAMES.index("white")
+    labels[20:, 20:] = PALETTE_NAMES.index("purple")
+    Image.fromarray(label_map_to_rgb(labels)).save(tmp_path / "mask.png")
+    read_back, _ = load_label_map(tmp_path / "mask.png", photo_shape=(30, 40), working_shape=(30, 40),
+                                  min_segment_fraction=0.001)
+    np.testing.assert_array_equal(read_back, labels)
