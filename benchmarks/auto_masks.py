@@ -7,6 +7,8 @@ Two parts, on the example pairs (default: the twelve of ``tune.py``):
   labels with its hand mask (mean of content and style; 1 is identical, 0 is chance) and the mean
   IoU after one matching of automatic to hand labels for both photos together (Hungarian, on the
   summed overlaps), which also checks that the two photos' labels correspond.
+  Also, as a quick proxy of what the segments do to the result, the style distance (scored with
+  the hand masks) of the per-segment colour-statistics transfer made with each variant's labels.
 - ``--transfer``: the transfer with the hand masks and with automatic masks (``auto_masks=on``,
   one run per ``--segments`` count), all scored with the hand masks; the medians, their ratios
   to the hand-masked run's, and the seconds matching adds as a share of the hand-masked transfer.
@@ -30,9 +32,10 @@ from scipy.spatial import cKDTree
 from examples import pair_paths
 from stylecore import segment_matching
 from stylecore.cli import add_config_arguments, config_from_arguments
+from stylecore.colour_transfer import colour_statistics_transfer
 from stylecore.extractors import FeatureExtractor, load_extractor
 from stylecore.masks import merge_specks
-from stylecore.metrics import METRIC_NAMES, evaluate_output
+from stylecore.metrics import METRIC_NAMES, evaluate_output, style_distance
 from stylecore.pair import PreparedPair, prepare_pair
 from stylecore.transfer import transfer
 from tune import SUBSET
@@ -72,7 +75,19 @@ def _finish(grid: np.ndarray, photo: np.ndarray, snap: bool) -> np.ndarray:
     return merge_specks(nearest.astype(np.uint8), max(1, round(MIN_SEGMENT_FRACTION * nearest.size)))[0]
 
 
+def hand_masks(pair: PreparedPair, extractor: FeatureExtractor) -> tuple[np.ndarray, np.ndarray]:
+    """The reference: the cleaned hand masks themselves."""
+    return pair.content_labels, pair.style_labels
+
+
+def one_segment(pair: PreparedPair, extractor: FeatureExtractor) -> tuple[np.ndarray, np.ndarray]:
+    """``auto_masks=off``: the whole of each photo is one segment."""
+    return np.zeros_like(pair.content_labels), np.zeros_like(pair.style_labels)
+
+
 VARIANTS: dict[str, Matcher] = {
+    "hand masks (reference)": hand_masks,
+    "one segment (auto_masks=off)": one_segment,
     "joint k-means, k=5 (default)": joint_kmeans(5),
     "joint k-means, k=3": joint_kmeans(3),
     "joint k-means, k=7": joint_kmeans(7),
@@ -119,11 +134,12 @@ def _overlaps(labels: np.ndarray, reference: np.ndarray, size: int | None = None
 def agreement(numbers: list[int], size: int, extractor: FeatureExtractor, chosen: list[str]) -> None:
     pairs = {number: prepare_pair(**pair_paths(number), long_side=size, min_segment_fraction=MIN_SEGMENT_FRACTION)
              for number in numbers}
-    print(f"{'variant':34s} {'ARI median':>10s} {'mIoU median':>11s} {'segments':>8s} {'s/pair':>7s}")
+    print(f"{'variant':34s} {'ARI median':>10s} {'mIoU median':>11s} {'segments':>8s} {'s/pair':>7s} "
+          f"{'colour-transfer style distance':>30s}")
     for name, matcher in VARIANTS.items():
         if chosen and not any(text in name for text in chosen):
             continue
-        rand, iou, counts, seconds = [], [], [], []
+        rand, iou, counts, seconds, distances = [], [], [], [], []
         for pair in pairs.values():
             started = time.perf_counter()
             content_labels, style_labels = matcher(pair, extractor)
@@ -132,8 +148,10 @@ def agreement(numbers: list[int], size: int, extractor: FeatureExtractor, chosen
                          + adjusted_rand_index(style_labels, pair.style_labels)) / 2)
             iou.append(matched_mean_iou([(content_labels, pair.content_labels), (style_labels, pair.style_labels)]))
             counts.append(len(np.unique(content_labels)))
+            recoloured = colour_statistics_transfer(pair.content, pair.style, content_labels, style_labels)
+            distances.append(style_distance(recoloured, pair.style, pair.content_labels, pair.style_labels))
         print(f"{name:34s} {np.median(rand):10.3f} {np.median(iou):11.3f} {np.median(counts):8.1f} "
-              f"{np.median(seconds):7.2f}", flush=True)
+              f"{np.median(seconds):7.2f} {np.median(distances):30.2f}", flush=True)
 
 
 def transfers(numbers: list[int], arguments: argparse.Namespace, extractor: FeatureExtractor) -> None:
