@@ -88,18 +88,15 @@ def one_segment(pair: PreparedPair, extractor: FeatureExtractor) -> tuple[np.nda
 VARIANTS: dict[str, Matcher] = {
     "hand masks (reference)": hand_masks,
     "one segment (auto_masks=off)": one_segment,
-    "joint k-means, k=5 (default)": joint_kmeans(5),
-    "joint k-means, k=3": joint_kmeans(3),
-    "joint k-means, k=7": joint_kmeans(7),
-    "joint, no edge snapping": joint_kmeans(5, snap=False),
-    "joint, CNN features only": joint_kmeans(5, {"features": 1.0, "colour": 0.0, "position": 0.0}),
-    "joint, no position": joint_kmeans(5, {"features": 1.0, "colour": 0.5, "position": 0.0}),
-    "joint, no colour": joint_kmeans(5, {"features": 1.0, "colour": 0.0, "position": 0.5}),
-    "joint, no colour, k=7": joint_kmeans(7, {"features": 1.0, "colour": 0.0, "position": 0.5}),
-    "joint, colour 0.25": joint_kmeans(5, {"features": 1.0, "colour": 0.25, "position": 0.5}),
-    "joint, no colour, position 1": joint_kmeans(5, {"features": 1.0, "colour": 0.0, "position": 1.0}),
-    "joint, colour + position only": joint_kmeans(5, {"features": 0.0, "colour": 0.5, "position": 0.5}),
-    "nearest-neighbour matching, k=5": nearest_neighbour(5),
+    "joint k-means, k=7 (default)": joint_kmeans(7),
+    "joint, k=5": joint_kmeans(5),
+    "joint, k=9": joint_kmeans(9),
+    "joint, no edge snapping": joint_kmeans(7, snap=False),
+    "joint, colour 0.5": joint_kmeans(7, {"features": 1.0, "colour": 0.5, "position": 0.5}),
+    "joint, colour 0.5, k=5": joint_kmeans(5, {"features": 1.0, "colour": 0.5, "position": 0.5}),
+    "joint, no position": joint_kmeans(7, {"features": 1.0, "colour": 0.0, "position": 0.0}),
+    "joint, colour + position only": joint_kmeans(7, {"features": 0.0, "colour": 0.5, "position": 0.5}),
+    "nearest-neighbour matching, k=7": nearest_neighbour(7),
 }
 
 
@@ -198,7 +195,7 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--agreement", action="store_true", help="compare matching variants with the hand masks")
     mode.add_argument("--transfer", action="store_true", help="transfer with hand and automatic masks, and score")
-    parser.add_argument("--segments", default="5", help="with --transfer: comma-separated auto_mask_segments to run")
+    parser.add_argument("--segments", default="7", help="with --transfer: comma-separated auto_mask_segments to run")
     parser.add_argument("--variants", nargs="*", default=[], help="with --agreement: only variants whose name "
                         "contains one of these")
     add_config_arguments(parser)

@@ -92,8 +92,9 @@ def test_when_missing_with_masks_uses_the_hand_masks(squeezenet):
 
 
 def test_on_ignores_given_masks(squeezenet):
-    result = transfer(CONTENT, STYLE, *hand_masks(), config=TINY.replace(auto_masks="on"), extractor=squeezenet)
-    assert result.diagnostics.automatic and "yellow" not in result.diagnostics.matched  # at most labels 0-4
+    config = TINY.replace(auto_masks="on", auto_mask_segments=2)
+    result = transfer(CONTENT, STYLE, *hand_masks(), config=config, extractor=squeezenet)
+    assert result.diagnostics.automatic and result.diagnostics.matched == ("blue", "green")
 
 
 def test_off_is_the_whole_image_transfer_bit_for_bit(squeezenet):
