@@ -33,13 +33,14 @@ from ray_jobs.manifest import ManifestEntry
 from ray_jobs.metadata import MetadataWriter, OutputLock
 from ray_jobs.pool import PoolOptions, WorkerPool, live_nodes
 from ray_jobs.progress import ProgressReporter, format_duration
-from ray_jobs.records import Record, error_columns, output_columns
+from ray_jobs.records import Record, automatic_mask_columns, error_columns, output_columns
 from ray_jobs.resources import plan_actors
 from ray_jobs.resume import done_rows, skipped_rows
 from ray_jobs.worker import RenderOutcome, RenderTask, WorkerInfo
 from stylecore.atomic import atomic_path
 
 IMAGES_FOLDER = "images"
+MASKS_FOLDER = "masks"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,16 +163,22 @@ def _job_extractor(entries: Sequence[ManifestEntry]) -> tuple[str, int]:
 
 
 def store_image(outcome: RenderOutcome, *, output: Path) -> Record:
-    """Write an ok outcome's image to ``OUTPUT/images/<id>.png`` (write then rename); its complete record.
+    """Write an ok outcome's image to ``OUTPUT/images/<id>.png`` and its automatic masks, if any, to
+    ``OUTPUT/masks/<id>-content.png`` and ``-style.png`` (write then rename); its complete record.
 
     A write that fails (a full disk, no permission) turns the row into an error row.
     """
     if outcome.png is None:
         return outcome.record
-    relative = f"{IMAGES_FOLDER}/{outcome.record['id']}.png"
+    row_id = outcome.record["id"]
+    relative = f"{IMAGES_FOLDER}/{row_id}.png"
+    mask_paths = {side: f"{MASKS_FOLDER}/{row_id}-{side}.png" for side in outcome.masks}
     try:
-        with atomic_path(output / relative) as temporary:
-            temporary.write_bytes(outcome.png)
+        for path, data in ((relative, outcome.png),
+                           *((mask_paths[side], data) for side, data in outcome.masks.items())):
+            with atomic_path(output / path) as temporary:
+                temporary.write_bytes(data)
     except OSError as error:
         return {**outcome.record, **error_columns(error)}
-    return {**outcome.record, **output_columns(relative, bytes_sha256(outcome.png))}
+    return {**outcome.record, **output_columns(relative, bytes_sha256(outcome.png)),
+            **automatic_mask_columns(mask_paths)}

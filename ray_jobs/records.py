@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import stylecore
@@ -53,7 +54,7 @@ def result_columns(result: TransferResult) -> Record:
         "working_height": int(result.image.shape[0]), "working_width": int(result.image.shape[1]),
         "mask_diagnostics_json": json.dumps(diagnostics.to_dict(), sort_keys=True),
         "matched_labels": list(diagnostics.matched), "content_only_labels": list(diagnostics.content_only),
-        "style_only_labels": list(diagnostics.style_only),
+        "style_only_labels": list(diagnostics.style_only), "automatic_masks": diagnostics.automatic,
         "timings_json": json.dumps(result.timings, sort_keys=True),
     }
     for stage in result.stages:
@@ -96,6 +97,11 @@ def worker_columns(device: DeviceInfo, *, worker: str, started_at: datetime.date
 def output_columns(relative_path: str, sha256: str) -> Record:
     """The written image: its path relative to the output folder and the SHA-256 of its bytes."""
     return {"output_path": relative_path, "output_sha256": sha256}
+
+
+def automatic_mask_columns(relative_paths: Mapping[str, str]) -> Record:
+    """The written automatic label maps, ``{"content": path, "style": path}`` relative to the output folder."""
+    return {f"automatic_{side}_mask_path": path for side, path in relative_paths.items()}
 
 
 def now() -> datetime.datetime:

@@ -36,10 +36,12 @@ from ray_jobs.run_summary import (METRIC_LABELS, SUBJECTS, Summary, format_value
 from stylecore.atomic import atomic_path, write_text_atomic
 from stylecore.metrics import BETTER, METRIC_NAMES
 
-IMAGES = {"content": "content_path", "output": "output_path", "style": "style_path",
-          "content mask": "content_mask_path", "style mask": "style_mask_path"}
-"""Thumbnail columns, left to right, and the metadata column each is read from: the result beside
-the content it restyles, then what it was made from."""
+IMAGES = {"content": ("content_path",), "output": ("output_path",), "style": ("style_path",),
+          "content mask": ("content_mask_path", "automatic_content_mask_path"),
+          "style mask": ("style_mask_path", "automatic_style_mask_path")}
+"""Thumbnail columns, left to right, and the metadata columns each is read from, the first one set
+winning: the result beside the content it restyles, then what it was made from; a mask column
+shows the hand mask, else the automatically matched one."""
 PAIR_COLUMN_WIDTHS = {"pair": 8, "content": 15, "output": 16, "style": 13, "content mask": 9, "style mask": 9,
                       "metrics": 30}
 """Share of the page width, in percent, of each column of the pair table, which fits the window:
@@ -98,10 +100,10 @@ def _file_stem(row_id: str) -> str:
 def pair_view(row: Mapping[str, Any], run_dir: Path, report_dir: Path) -> PairView:
     """Write a row's thumbnails into ``report_dir/thumbnails`` and say where they and its output are."""
     paths: dict[str, str | None] = {}
-    for name, column in IMAGES.items():
+    for name, columns in IMAGES.items():
         mask = name.endswith("mask")
         relative = f"thumbnails/{_file_stem(row['id'])}-{name.replace(' ', '-')}.{'png' if mask else 'jpg'}"
-        source = _source_path(row.get(column), run_dir)
+        source = _source_path(next((row[column] for column in columns if row.get(column)), None), run_dir)
         written = source is not None and write_thumbnail(source, report_dir / relative, mask=mask)
         paths[name] = relative if written else None
     output = _source_path(row.get("output_path"), run_dir)

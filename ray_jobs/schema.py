@@ -91,6 +91,11 @@ _MASK_FIELDS = [
     _field("matched_labels", pa.list_(pa.string()), "segment labels in both masks, styled segment by segment"),
     _field("content_only_labels", pa.list_(pa.string()), "labels only in the content mask"),
     _field("style_only_labels", pa.list_(pa.string()), "labels only in the style mask (ignored)"),
+    _field("automatic_masks", pa.bool_(), "true when the segments were matched automatically "
+           "(stylecore.segment_matching) rather than read from mask files; null on error"),
+    *[_field(f"automatic_{side}_mask_path", pa.string(), f"the automatic {side} label map as a colour-coded mask "
+             f"PNG, relative to the output folder: masks/<id>-{side}.png; null unless automatic_masks")
+      for side in ("content", "style")],
 ]
 
 _RUN_FIELDS = [

@@ -27,8 +27,10 @@ that run in the actor, after :func:`ray_jobs.devices.configure_tensorflow` has l
 quietly; the driver never pays TensorFlow's 600 MiB and seconds of start-up.
 
 The finished image, at the row's output size (by default its content photo's own), travels back
-to the driver as PNG bytes carrying the content's ICC profile and EXIF, and the driver writes it,
-so the output folder need only exist where the job's driver runs.
+to the driver as PNG bytes carrying the content's EXIF (and sRGB's profile when the content had
+one), and the driver writes it, so the output folder need only exist where the job's driver runs;
+so do automatically matched label maps, as colour-coded mask PNGs (a few kB each), for the
+report's mask columns and for a user to fix and give back as hand masks.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from ray_jobs.manifest import ManifestEntry
 from ray_jobs.records import (Record, empty_record, error_columns, identity_columns, metric_columns, now,
                               result_columns, worker_columns)
 from stylecore.errors import StyleCoreError
+from stylecore.masks import label_map_to_rgb
 from stylecore.output import encode_image
 
 if TYPE_CHECKING:
@@ -76,6 +79,8 @@ class RenderOutcome:
 
     record: Record
     png: bytes | None
+    masks: dict[str, bytes] = dataclasses.field(default_factory=dict)
+    """Automatic label maps as colour-coded PNGs, ``{"content": ..., "style": ...}``; empty for hand masks."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +135,7 @@ class TransferWorker:
         started_at, clock = now(), time.perf_counter()
         entry = task.entry
         record = {**empty_record(), **identity_columns(entry, task.fingerprint, run_id=task.run_id)}
-        png = None
+        png, masks = None, {}
         try:
             extractor = self._extractor(entry.config.extractor, task.weights, entry.config.seed)
             held = loaded_weights_identity(extractor.weights_sha256)
@@ -143,6 +148,9 @@ class TransferWorker:
                               config=entry.config, extractor=extractor)
             columns = {**result_columns(result), **metric_columns(result)}
             png = encode_image(result.output, "PNG", result.content_metadata)
+            if result.diagnostics.automatic:
+                masks = {side: encode_image(label_map_to_rgb(getattr(result, f"{side}_labels")), "PNG")
+                         for side in ("content", "style")}
             record.update(columns)
         except Exception as error:  # every failure of a row, foreseen or not, becomes its error record
             record.update(error_columns(error))
@@ -150,7 +158,7 @@ class TransferWorker:
         record.update(worker_columns(self._device, worker=self._worker, started_at=started_at,
                                      finished_at=now(), seconds=time.perf_counter() - clock,
                                      attempts=task.attempt))
-        return RenderOutcome(record=record, png=png)
+        return RenderOutcome(record=record, png=png, masks=masks)
 
     def _extractor(self, name: str, weights: str | None, seed: int) -> FeatureExtractor:
         """The extractor ``name`` with ``weights``; the seed matters to random weights only."""

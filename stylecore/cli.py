@@ -119,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--weights", help="extractor weights: a file; for vgg19 also 'imagenet' or 'random' "
                      "(default: SqueezeNet from $STYLECORE_WEIGHTS_DIR or ~/.cache/stylecore/weights; "
                      "VGG-19 from Keras' ImageNet download)")
+    run.add_argument("--save-masks", action="store_true",
+                     help="also write the label maps the transfer used (automatic or cleaned hand masks) as "
+                     "colour-coded PNGs beside the output, OUTPUT-content-mask.png and OUTPUT-style-mask.png, "
+                     "to check, fix and give back as --content-mask and --style-mask")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
     add_config_arguments(run)
     download = commands.add_parser("download-weights", help="fetch the SqueezeNet weights (needs internet)")
@@ -170,15 +174,28 @@ def _run_transfer(arguments: argparse.Namespace) -> None:
     result = transfer(*pair, config=config, extractor=extractor,
                       progress=None if arguments.quiet else _print_progress)
     write_image(arguments.output, result.output, result.content_metadata, jpeg_quality=arguments.jpeg_quality)
+    saved_masks = _save_masks(arguments.output, result) if arguments.save_masks else None
     sidecar = {"version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "host": platform.node(), "content": str(arguments.content), "style": str(arguments.style),
                "content_mask": _optional_path(arguments.content_mask),
                "style_mask": _optional_path(arguments.style_mask), "output": str(arguments.output),
+               "automatic_masks": result.diagnostics.automatic, "saved_masks": saved_masks,
                "extractor_weights_sha256": extractor.weights_sha256, **result.summary(),
                "history": result.history}
     write_text_atomic(arguments.output.with_suffix(".json"), json.dumps(sidecar, indent=2))
     print(f"wrote {arguments.output} ({result.output.shape[1]}x{result.output.shape[0]}, optimised at "
           f"{result.image.shape[1]}x{result.image.shape[0]}) in {result.timings['total']:.1f} s", file=sys.stderr)
+
+
+def _save_masks(output: Path, result: Any) -> dict[str, str]:
+    """Write ``result``'s label maps as palette-coloured PNGs beside ``output``; their paths by side."""
+    from stylecore.masks import label_map_to_rgb
+    from stylecore.output import write_image
+
+    paths = {side: output.with_name(f"{output.stem}-{side}-mask.png") for side in ("content", "style")}
+    for side, path in paths.items():
+        write_image(path, label_map_to_rgb(getattr(result, f"{side}_labels")))
+    return {side: str(path) for side, path in paths.items()}
 
 
 def _optional_path(path: Path | None) -> str | None:

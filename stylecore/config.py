@@ -23,6 +23,7 @@ Extractor = Literal["squeezenet", "vgg19"]
 Init = Literal["content", "noise", "colour_transfer"]
 ContentOnlyPolicy = Literal["global_style", "content_only"]
 Finish = Literal["none", "local_affine"]
+AutoMasks = Literal["when_missing", "on", "off"]
 
 
 def _option(default: Any, help_text: str) -> Any:
@@ -66,6 +67,11 @@ class TransferConfig:
     content_only_policy: ContentOnlyPolicy = _option(
         "global_style", "style of a segment only the content mask has: global_style (the whole style "
         "photo) or content_only (no style term)")
+    auto_masks: AutoMasks = _option(
+        "when_missing", "automatic segment matching (stylecore.segment_matching): when_missing (pairs "
+        "without masks), on (also ignore given masks), or off (no masks means one whole-image segment)")
+    auto_mask_segments: int = _option(
+        7, "most segments automatic matching keeps; segments one photo lacks are dropped, so a pair keeps 1 to this many")
     laplacian_epsilon: float = _option(1e-7, "epsilon of the matting Laplacian")
     laplacian_radius: int = _option(1, "window radius of the matting Laplacian (1: 3x3 windows)")
     max_image_pixels: int = _option(
@@ -198,7 +204,8 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "laplacian_radius": (1, 10, "[]"),
     "max_image_pixels": (1, _UNBOUNDED, "[)"),
     "affine_radius": (1, 32, "[]"),
-    "affine_epsilon": (0.0, _UNBOUNDED, "()"),  # 0 makes flat windows' fit singular
+    "affine_epsilon": (0.0, _UNBOUNDED, "()"),
+    "auto_mask_segments": (1, 9, "[]"),  # one palette colour per segment  # 0 makes flat windows' fit singular
 }
 """The valid range of every numeric option. NaN and infinities fall outside every range."""
 

@@ -35,6 +35,7 @@ from ray_jobs.schema import METADATA_SCHEMA
 from stylecore.config import TransferConfig
 from stylecore.render_version import RENDER_VERSION
 from stylecore.weights import SQUEEZENET_SHA256
+from stylecore.masks import label_names, read_mask, snap_to_palette
 
 CONFIG = TransferConfig(size=64, coarse_scale=1.0, stage1_iterations=3, stage2_iterations=3)
 GOOD = {"pair01": 1, "pair02": 2}
@@ -141,7 +142,13 @@ def test_rows_record_inputs_configuration_losses_and_worker(first_run, data_root
     assert pair01["config_hash"] == CONFIG.config_hash()
     assert rows["diverges"]["config_hash"] == CONFIG.replace(content_weight=1e39).config_hash()
     assert json.loads(pair01["mask_diagnostics_json"])["matched"] == pair01["matched_labels"]
-    assert len(pair01["matched_labels"]) >= 2 and pair02["matched_labels"] == ["blue"]
+    assert len(pair01["matched_labels"]) >= 2 and pair02["matched_labels"][0] == "blue"
+    assert not pair01["automatic_masks"] and pair01["automatic_content_mask_path"] is None
+    assert pair02["automatic_masks"] and json.loads(pair02["mask_diagnostics_json"])["automatic"]
+    masks = {side: read_mask(first_run[3] / pair02[f"automatic_{side}_mask_path"]) for side in ("content", "style")}
+    assert masks["content"].shape[:2] == (pair02["output_height"], pair02["output_width"])
+    for mask in masks.values():
+        assert set(label_names(snap_to_palette(mask)[0])) >= set(pair02["matched_labels"])
     for row in (pair01, pair02):
         for stage in (1, 2):
             assert 1 <= row[f"stage{stage}_iterations_run"] <= 3

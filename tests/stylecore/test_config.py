@@ -120,3 +120,11 @@ def test_the_same_configuration_written_three_ways_hashes_alike():
     # configurations already written with floats keep the hash earlier runs recorded
     assert TransferConfig().config_hash() == hashlib.sha256(
         TransferConfig().to_json().encode()).hexdigest()[:16]
+
+
+def test_automatic_mask_options_are_checked():
+    assert TransferConfig().auto_masks == "when_missing"
+    with pytest.raises(ValueError, match="auto_masks must be one of"):
+        TransferConfig(auto_masks="always")
+    with pytest.raises(ValueError, match=r"auto_mask_segments must be in \[1, 9\], got 10"):
+        TransferConfig(auto_mask_segments=10)
