@@ -10,7 +10,7 @@ from stylecore.segment_matching import guided_filter, match_segments
 from stylecore.transfer import transfer
 
 HEIGHT, WIDTH = 64, 96
-TINY = TransferConfig(size=WIDTH, coarse_scale=1.0, stage1_iterations=0, stage2_iterations=0, init="content")
+TINY = TransferConfig(size=WIDTH, coarse_scale=1.0, stage1_iterations=1, stage2_iterations=1, init="content")
 
 
 def scene(top: tuple[float, float, float], bottom: tuple[float, float, float], seed: int) -> np.ndarray:
