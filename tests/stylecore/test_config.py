@@ -112,9 +112,9 @@ def test_output_size_is_the_content_photos_own_or_a_long_side():
 
 def test_the_same_configuration_written_three_ways_hashes_alike():
     written = [TransferConfig.from_dict(json.loads(text)) for text in (
-        '{"photorealism_weight": 1e4, "style_layer_weights": [1, 2e0]}',
-        '{"photorealism_weight": 10000, "style_layer_weights": [1.0, 2]}',
-        '{"photorealism_weight": 10000.0, "style_layer_weights": [1.0, 2.0]}')]
+        '{"photorealism_weight": 1e4, "style_layer_weights": [1, 2e0], "style_layers": ["conv1", "fire2"]}',
+        '{"photorealism_weight": 10000, "style_layer_weights": [1.0, 2], "style_layers": ["conv1", "fire2"]}',
+        '{"photorealism_weight": 10000.0, "style_layer_weights": [1.0, 2.0], "style_layers": ["conv1", "fire2"]}')]
     assert len({config.config_hash() for config in written}) == 1
     assert written[0].config_hash() != TransferConfig(photorealism_weight=10001).config_hash()
     # configurations already written with floats keep the hash earlier runs recorded
