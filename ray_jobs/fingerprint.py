@@ -12,6 +12,8 @@ import hashlib
 import os
 
 from ray_jobs.manifest import ManifestEntry
+from stylecore.errors import StorageError
+from stylecore.storage import open_input
 
 _BLOCK_SIZE = 1 << 20
 
@@ -28,15 +30,15 @@ class Fingerprint:
 
 
 def file_sha256(path: str | os.PathLike[str] | None) -> str | None:
-    """Hex SHA-256 of a file's bytes; ``None`` when ``path`` is ``None``, missing or unreadable."""
+    """Hex SHA-256 of a file's (or object's) bytes; ``None`` when ``path`` is ``None``, missing or unreadable."""
     if path is None:
         return None
     digest = hashlib.sha256()
     try:
-        with open(path, "rb") as file:
+        with open_input(path) as file:
             for block in iter(lambda: file.read(_BLOCK_SIZE), b""):
                 digest.update(block)
-    except OSError:
+    except (OSError, StorageError):
         return None
     return digest.hexdigest()
 

@@ -4,8 +4,9 @@
    unless ``force``; they are recorded as ``skipped`` and not rendered again;
 2. start actors for the rest (:mod:`ray_jobs.resources`, :mod:`ray_jobs.pool`); a job whose
    workers cannot load their extractor stops here, having written nothing;
-3. as each row finishes, write its image (``OUTPUT/images/<id>.png``, write then rename) and its
-   metadata row (:mod:`ray_jobs.metadata`), and print a progress line;
+3. as each row finishes, write its image (``OUTPUT/images/<id>.png``, whole or not at all; in an
+   object store the worker has already written it, :mod:`ray_jobs.outputs`) and its metadata row
+   (:mod:`ray_jobs.metadata`), and print a progress line;
 4. stop the actors; write the metadata file a last time, also when interrupted.
 
 The caller connects to Ray first (``ray.init``): :func:`run_job` uses whichever cluster is
@@ -21,31 +22,30 @@ import secrets
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TextIO
 
 import ray
 
-from ray_jobs.fingerprint import Fingerprint, bytes_sha256, fingerprint
+from ray_jobs.fingerprint import Fingerprint, fingerprint
 from ray_jobs.manifest import ManifestEntry
 from ray_jobs.metadata import MetadataWriter, read_rows, run_file
+from ray_jobs.outputs import workers_write_images, write_image
 from ray_jobs.pool import cluster_resources, describe_workers, render_all, start_workers, stop_workers
 from ray_jobs.progress import ProgressReporter, format_duration
-from ray_jobs.records import Record, error_columns, output_columns, skipped_record
+from ray_jobs.records import Record, error_columns, skipped_record
 from ray_jobs.resources import plan_actors
 from ray_jobs.resume import done_rows
 from ray_jobs.worker import RenderOutcome, RenderTask, WorkerInfo
-from stylecore.atomic import atomic_path
-
-IMAGES_FOLDER = "images"
+from stylecore.errors import StorageError
 
 
 @dataclasses.dataclass(frozen=True)
 class JobOptions:
     """How a run is carried out; what each row computes is in its entry's configuration."""
 
-    output: Path
-    """Folder of the images and metadata; reruns into the same folder skip finished rows."""
+    output: str
+    """Folder (absolute path) or object-store prefix (URI) of the images and metadata; reruns into
+    the same output skip finished rows."""
     actors: int | None = None
     """Number of actors; ``None``: one per GPU, else as many as fit (:mod:`ray_jobs.resources`)."""
     cpus_per_actor: int | None = None
@@ -63,7 +63,7 @@ class JobSummary:
     """What a run did."""
 
     run_id: str
-    metadata_path: Path
+    metadata_path: str
     ok: int
     failed: int
     skipped: int
@@ -83,7 +83,9 @@ def run_job(entries: Sequence[ManifestEntry], *, options: JobOptions, stream: Te
     run_id = new_run_id()
     fingerprints = {entry.id: fingerprint(entry) for entry in entries}
     done = {} if options.force else _done_rows(fingerprints, output=options.output, stream=stream)
-    tasks = [RenderTask(entry, fingerprints[entry.id], run_id) for entry in entries if entry.id not in done]
+    image_output = options.output if workers_write_images(options.output) else None
+    tasks = [RenderTask(entry, fingerprints[entry.id], run_id, image_output)
+             for entry in entries if entry.id not in done]
     print(f"run {run_id}: {len(entries)} rows, {len(tasks)} to render, {len(done)} skipped as already done"
           f"{' (--force redoes them)' if done else ''}", file=stream, flush=True)
     actors = _start_actors(tasks, options=options, stream=stream) if tasks else []
@@ -107,7 +109,7 @@ def run_job(entries: Sequence[ManifestEntry], *, options: JobOptions, stream: Te
     return summary
 
 
-def _done_rows(fingerprints: dict[str, Fingerprint], *, output: Path, stream: TextIO) -> dict[str, Record]:
+def _done_rows(fingerprints: dict[str, Fingerprint], *, output: str, stream: TextIO) -> dict[str, Record]:
     previous, unreadable = read_rows(output)
     for path, reason in unreadable:
         print(f"warning: ignoring unreadable metadata file {path} ({reason}); its rows will be redone",
@@ -131,17 +133,15 @@ def _job_extractor(tasks: Sequence[RenderTask]) -> tuple[str, int]:
     return name, next(task.entry.config.seed for task in tasks if task.entry.config.extractor == name)
 
 
-def store_image(outcome: RenderOutcome, *, output: Path) -> Record:
-    """Write an ok outcome's image to ``OUTPUT/images/<id>.png`` (write then rename); its complete record.
+def store_image(outcome: RenderOutcome, *, output: str) -> Record:
+    """Write an ok outcome's image to ``OUTPUT/images/<id>.png`` (whole or not at all); its complete record.
 
-    A write that fails (a full disk, no permission) turns the row into an error row.
+    An outcome without PNG bytes is complete already (an error, or an image its worker wrote).
+    A write that fails (a full disk, no permission, a store that refuses) turns the row into an error row.
     """
     if outcome.png is None:
         return outcome.record
-    relative = f"{IMAGES_FOLDER}/{outcome.record['id']}.png"
     try:
-        with atomic_path(output / relative) as temporary:
-            temporary.write_bytes(outcome.png)
-    except OSError as error:
+        return {**outcome.record, **write_image(output, outcome.record["id"], outcome.png)}
+    except (OSError, StorageError) as error:
         return {**outcome.record, **error_columns(error)}
-    return {**outcome.record, **output_columns(relative, bytes_sha256(outcome.png))}

@@ -34,6 +34,7 @@ from ray_jobs.records import empty_record, error_columns, identity_columns, now
 from ray_jobs.resources import ActorPlan
 from ray_jobs.worker import RenderOutcome, RenderTask, TransferWorker, WorkerInfo
 from stylecore.extractors import WEIGHTS_DIR_VARIABLE
+from stylecore.storage import ENDPOINT_VARIABLE
 
 MAX_RESTARTS = 3
 """Times Ray restarts an actor whose process died; the row it held is recorded as an error."""
@@ -64,10 +65,13 @@ def start_workers(plan: ActorPlan, *, extractor: str, weights: str | None, seed:
 
 def _worker_environment() -> dict[str, str]:
     # TensorFlow's start-up chatter would repeat once per actor on the console; the weights folder
-    # of the driver's environment is where a local run's workers should look too.
+    # of the driver's environment is where a local run's workers should look too, and its object-store
+    # endpoint (--storage-endpoint) is where they read and write. Credentials are not forwarded: a
+    # runtime environment is shown in the dashboard; each node has its own (see README).
     environment = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-    if WEIGHTS_DIR_VARIABLE in os.environ:
-        environment[WEIGHTS_DIR_VARIABLE] = os.environ[WEIGHTS_DIR_VARIABLE]
+    for variable in (WEIGHTS_DIR_VARIABLE, ENDPOINT_VARIABLE):
+        if variable in os.environ:
+            environment[variable] = os.environ[variable]
     return environment
 
 

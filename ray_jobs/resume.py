@@ -5,7 +5,8 @@ A row is done when some earlier metadata row for the same id
 - has status ``ok`` or ``skipped`` (a skipped row is a copy of an ok one),
 - has the same fingerprint: the SHA-256 of each input file and the configuration hash
   (:mod:`ray_jobs.fingerprint`), and
-- names an output image that still exists with the SHA-256 recorded for it.
+- names an output image that still exists with the SHA-256 recorded for it (in an object store:
+  with the size and entity tag recorded for it, so nothing is downloaded; :mod:`ray_jobs.outputs`).
 
 Anything else is redone: failed rows, rows whose photo, mask or configuration changed, rows whose
 image was deleted, overwritten by another configuration's render, or left torn by a crash. Every
@@ -17,10 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from ray_jobs.fingerprint import Fingerprint, file_sha256
+from ray_jobs.fingerprint import Fingerprint
+from ray_jobs.outputs import ImageCheck
 from ray_jobs.records import Record
 
 DONE_STATUSES = ("ok", "skipped")
@@ -32,7 +33,7 @@ def _key(row_id: str, fingerprint: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def done_rows(rows_and_fingerprints: Sequence[tuple[str, Fingerprint]], previous: Iterable[Record], *,
-              output: Path) -> dict[str, Record]:
+              output: str) -> dict[str, Record]:
     """Map each done id (module docstring) to the earlier row that rendered its image.
 
     ``rows_and_fingerprints`` are this run's (id, fingerprint) pairs; ``previous`` every row of
@@ -42,14 +43,11 @@ def done_rows(rows_and_fingerprints: Sequence[tuple[str, Fingerprint]], previous
     for row in previous:
         if row["status"] in DONE_STATUSES and row["output_path"] and row["output_sha256"]:
             candidates.setdefault(_key(row["id"], row), []).append(row)
-    image_hashes: dict[Path, str | None] = {}
+    images = ImageCheck(output)
     done = {}
     for row_id, fingerprint in rows_and_fingerprints:
         for row in candidates.get(_key(row_id, dataclasses.asdict(fingerprint)), []):
-            image = output / row["output_path"]
-            if image not in image_hashes:
-                image_hashes[image] = file_sha256(image)
-            if image_hashes[image] == row["output_sha256"]:
+            if images.holds(row):
                 done[row_id] = row
                 break
     return done

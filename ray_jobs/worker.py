@@ -11,32 +11,31 @@ error record, so one bad row cannot take the others down. A missing weights file
 a row's failure but the job's: the actor reports it in :attr:`WorkerInfo.startup_error` and the
 job stops before handing out rows.
 
-The finished image travels back to the driver as PNG bytes and the driver writes it, so the
-output folder need only exist where the job's driver runs.
+Where the output is an object store, the actor writes the finished image there itself and returns
+only its record; for a local output folder the image travels back to the driver as PNG bytes and
+the driver writes it, so the folder need only exist where the driver runs (:mod:`ray_jobs.outputs`).
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import io
 import os
 import socket
 import time
 
-import numpy as np
 import ray
-from PIL import Image
 
 from ray_jobs.devices import DeviceInfo, configure_tensorflow
 from ray_jobs.errors import one_line
 from ray_jobs.fingerprint import Fingerprint
 from ray_jobs.manifest import ManifestEntry
+from ray_jobs.outputs import write_image
 from ray_jobs.records import (Record, empty_record, error_columns, identity_columns, metric_columns, now,
                               result_columns, worker_columns)
 from stylecore.errors import StyleCoreError
 from stylecore.extractors import FeatureExtractor, load_extractor
-from stylecore.images import to_uint8
+from stylecore.images import encode_png
 from stylecore.transfer import transfer
 
 
@@ -47,6 +46,8 @@ class RenderTask:
     entry: ManifestEntry
     fingerprint: Fingerprint
     run_id: str
+    image_output: str | None = None
+    """The output URI the actor writes the image to itself, or ``None``: it returns the PNG bytes."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +106,11 @@ class TransferWorker:
             result = transfer(entry.content, entry.style, entry.content_mask, entry.style_mask,
                               config=entry.config, extractor=extractor)
             columns = {**result_columns(result, extractor), **metric_columns(result)}
-            png = _png_bytes(result.image)
+            encoded = encode_png(result.image)
+            if task.image_output is None:
+                png = encoded
+            else:
+                columns.update(write_image(task.image_output, entry.id, encoded))
             record.update(columns)
         except Exception as error:  # every failure of a row, foreseen or not, becomes its error record
             record.update(error_columns(error))
@@ -119,9 +124,3 @@ class TransferWorker:
             self._extractors[name] = load_extractor(name, weights=self._weights.get(name), seed=self._seed)
             self._loads[name] += 1
         return self._extractors[name]
-
-
-def _png_bytes(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(to_uint8(image)).save(buffer, format="PNG")
-    return buffer.getvalue()

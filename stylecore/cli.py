@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import sys
 import time
@@ -21,6 +22,7 @@ from typing import Any
 from stylecore import __version__
 from stylecore.config import TransferConfig
 from stylecore.errors import StyleCoreError
+from stylecore.storage import ENDPOINT_VARIABLE, check_reachable, write_bytes
 
 
 def _field_parser(hint: Any) -> tuple[Any, tuple[str, ...] | None]:
@@ -68,12 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
         "transfer", help="restyle one photo",
         description="Restyle --content with --style and write --output (PNG) and a JSON sidecar beside it "
         "(same name, .json) with the configuration, mask diagnostics, losses and timings.")
-    run.add_argument("--content", required=True, type=Path, help="content photo (PNG, JPEG, ...)")
-    run.add_argument("--style", required=True, type=Path, help="style photo")
-    run.add_argument("--content-mask", type=Path, help="colour-coded segmentation of the content photo")
-    run.add_argument("--style-mask", type=Path, help="colour-coded segmentation of the style photo "
+    run.add_argument("--content", required=True, help="content photo (PNG, JPEG, ...): a path or a URI "
+                     "(s3://, gs://, hdfs://, file://)")
+    run.add_argument("--style", required=True, help="style photo (path or URI)")
+    run.add_argument("--content-mask", help="colour-coded segmentation of the content photo (path or URI)")
+    run.add_argument("--style-mask", help="colour-coded segmentation of the style photo "
                      "(give both masks or neither; no masks means one segment)")
-    run.add_argument("--output", required=True, type=Path, help="output PNG path")
+    run.add_argument("--output", required=True, help="output PNG (path or URI); the JSON sidecar goes beside it")
+    run.add_argument("--storage-endpoint", metavar="URL", help="S3-compatible endpoint for s3:// locations "
+                     "(MinIO, Ceph, R2), e.g. http://minio:9000 (default: $AWS_ENDPOINT_URL, else AWS); "
+                     "credentials come from the standard AWS chain: environment, profile, instance role")
     run.add_argument("--weights", help="extractor weights: a file; for vgg19 also 'imagenet' or 'random' "
                      "(default: SqueezeNet from $STYLECORE_WEIGHTS_DIR or ~/.cache/stylecore/weights; "
                      "VGG-19 from Keras' ImageNet download)")
@@ -95,28 +101,31 @@ def _run_transfer(arguments: argparse.Namespace) -> None:
     # TensorFlow takes seconds to import: only the commands that compute pay for it, not --help.
     from stylecore.extractors import load_extractor
     from stylecore.images import save_png
-    from stylecore.atomic import write_text_atomic
     from stylecore.transfer import transfer
 
     config = config_from_arguments(arguments)
+    check_reachable(arguments.output)
     extractor = load_extractor(config.extractor, weights=arguments.weights, seed=config.seed)
     result = transfer(arguments.content, arguments.style, arguments.content_mask, arguments.style_mask,
                       config=config, extractor=extractor,
                       progress=None if arguments.quiet else _print_progress)
     save_png(arguments.output, result.image)
     sidecar = {"version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-               "host": platform.node(), "content": str(arguments.content), "style": str(arguments.style),
-               "content_mask": _optional_path(arguments.content_mask),
-               "style_mask": _optional_path(arguments.style_mask), "output": str(arguments.output),
+               "host": platform.node(), "content": arguments.content, "style": arguments.style,
+               "content_mask": arguments.content_mask, "style_mask": arguments.style_mask,
+               "output": arguments.output,
                "extractor_weights_sha256": extractor.weights_sha256, **result.summary(),
                "history": result.history}
-    write_text_atomic(arguments.output.with_suffix(".json"), json.dumps(sidecar, indent=2))
+    write_bytes(os.path.splitext(arguments.output)[0] + ".json", json.dumps(sidecar, indent=2).encode())
     print(f"wrote {arguments.output} ({result.image.shape[1]}x{result.image.shape[0]}) in "
           f"{result.timings['total']:.1f} s", file=sys.stderr)
 
 
-def _optional_path(path: Path | None) -> str | None:
-    return None if path is None else str(path)
+def use_storage_endpoint(endpoint: str | None) -> None:
+    """Point s3:// locations at ``endpoint`` (``--storage-endpoint``) by setting the standard
+    ``$AWS_ENDPOINT_URL``, which pyarrow, :mod:`stylecore.storage` and the batch layer's workers read."""
+    if endpoint:
+        os.environ[ENDPOINT_VARIABLE] = endpoint
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             from stylecore.extractors import DEFAULT_WEIGHTS_DIR, download_squeezenet_weights
             print(download_squeezenet_weights(arguments.folder or DEFAULT_WEIGHTS_DIR))
         else:
+            use_storage_endpoint(arguments.storage_endpoint)
             _run_transfer(arguments)
     except (StyleCoreError, ValueError) as error:
         print(f"stylecore: error: {error}", file=sys.stderr)

@@ -19,3 +19,8 @@ class WeightsError(StyleCoreError):
 
 class OptimisationError(StyleCoreError):
     """The optimisation produced a non-finite loss or image."""
+
+
+class StorageError(StyleCoreError):
+    """An object store or file system refused or could not be reached (missing bucket, access denied,
+    missing credentials, unreachable endpoint); a missing file itself is ``FileNotFoundError``."""

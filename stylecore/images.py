@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from stylecore.atomic import atomic_path
 from stylecore.errors import InputImageError
+from stylecore.storage import open_input, write_bytes
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 
@@ -20,13 +21,13 @@ def working_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a photo as float32 RGB, shape (H, W, 3), values in [0, 1], at its stored size.
+    """Read a photo (a path or an object-store URI) as float32 RGB, shape (H, W, 3), values in [0, 1].
 
     EXIF orientation is applied; greyscale is repeated on three channels; alpha is composited
     over white (what a viewer shows); 16-bit greyscale keeps its precision.
     """
     try:
-        with Image.open(path) as opened:
+        with open_input(path) as stream, Image.open(stream) as opened:
             image = ImageOps.exif_transpose(opened)
             image.load()
     except FileNotFoundError:
@@ -70,7 +71,13 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
+def encode_png(image: np.ndarray) -> bytes:
+    """Float RGB in [0, 1] as the bytes of an 8-bit PNG file."""
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8(image)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def save_png(path: str | os.PathLike[str], image: np.ndarray) -> None:
-    """Write float RGB in [0, 1] as an 8-bit PNG, atomically (see :mod:`stylecore.atomic`)."""
-    with atomic_path(path) as temporary:
-        Image.fromarray(to_uint8(image)).save(temporary, format="PNG")
+    """Write float RGB in [0, 1] as an 8-bit PNG to a path or URI, whole or not at all (:mod:`stylecore.storage`)."""
+    write_bytes(path, encode_png(image))

@@ -23,6 +23,7 @@ from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
 from stylecore.errors import InputImageError
+from stylecore.storage import open_input
 
 PALETTE: dict[str, tuple[int, int, int]] = {
     "blue": (0, 0, 255),
@@ -130,9 +131,9 @@ def merge_specks(labels: np.ndarray, min_pixels: int) -> tuple[np.ndarray, int, 
 
 
 def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
-    """A mask file as (H, W, 3) uint8 RGB (greyscale files are repeated on three channels)."""
+    """A mask file (a path or an object-store URI) as (H, W, 3) uint8 RGB (greyscale repeated on three channels)."""
     try:
-        with Image.open(path) as opened:
+        with open_input(path) as stream, Image.open(stream) as opened:
             return np.asarray(opened.convert("RGB"))
     except FileNotFoundError:
         raise InputImageError(f"mask not found: {path}") from None

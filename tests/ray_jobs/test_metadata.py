@@ -41,7 +41,7 @@ def test_schema_columns_are_unique_documented_and_cover_the_issue():
 
 def test_rows_read_back_the_same_with_pyarrow_pandas_and_duckdb(tmp_path):
     rows = [row("a"), row("b", "error", error_type="InputImageError", error_message="image not found: x.png")]
-    path = run_file(tmp_path, "r1")
+    path = Path(run_file(tmp_path, "r1"))
     write_rows(path, rows)
     table = pq.read_table(path)
     assert table.schema.equals(METADATA_SCHEMA)
@@ -66,11 +66,11 @@ def test_runs_read_together_and_older_files_missing_a_column_read_as_null(tmp_pa
 
 def test_a_torn_metadata_file_is_reported_and_left_out(tmp_path):
     write_rows(run_file(tmp_path, "r1"), [row("a")])
-    torn = run_file(tmp_path, "r2")
-    torn.write_bytes(run_file(tmp_path, "r1").read_bytes()[:100])
+    torn = Path(run_file(tmp_path, "r2"))
+    torn.write_bytes(Path(run_file(tmp_path, "r1")).read_bytes()[:100])
     rows, unreadable = read_rows(tmp_path)
     assert [r["id"] for r in rows] == ["a"]
-    assert [path for path, _ in unreadable] == [torn]
+    assert [path for path, _ in unreadable] == [str(torn)]
 
 
 def test_reading_an_output_without_metadata_gives_nothing(tmp_path):
@@ -82,10 +82,11 @@ def test_writer_rewrites_the_file_whole_at_most_every_flush_seconds(tmp_path, fl
     writer = MetadataWriter(run_file(tmp_path, "r1"), flush_seconds=flush_seconds)
     writer.add(row("a"))
     writer.add(row("b"))
-    assert writer.path.exists() == written_after_add
+    path = Path(writer.path)
+    assert path.exists() == written_after_add
     writer.flush()
-    assert [r["id"] for r in pq.read_table(writer.path).to_pylist()] == ["a", "b"]
-    assert sorted(p.name for p in writer.path.parent.iterdir()) == [writer.path.name]
+    assert [r["id"] for r in pq.read_table(path).to_pylist()] == ["a", "b"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
 
 
 def test_the_readme_documents_every_column_in_order():
