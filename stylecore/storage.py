@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import io
 import os
 import posixpath
@@ -44,6 +45,8 @@ from stylecore.errors import StorageError
 
 ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"
 """The standard variable naming an S3-compatible endpoint, e.g. ``http://minio.internal:9000``."""
+_BUCKET_SCHEMES = ("s3", "gs", "gcs")
+"""Schemes whose first path component is a bucket, each bucket's file system reused (:func:`resolve`)."""
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _ACCESS_CODES = ("ACCESS_DENIED", "INVALID_ACCESS_KEY_ID", "SIGNATURE_DOES_NOT_MATCH", "EXPIRED_TOKEN",
                  "INVALID_CLIENT_TOKEN_ID", "UNRECOGNIZED_CLIENT", "MISSING_AUTHENTICATION_TOKEN",
@@ -103,14 +106,25 @@ def resolve(location: str | os.PathLike[str]) -> tuple[pafs.FileSystem, str]:
     location = absolute(location)
     if not is_uri(location):
         return pafs.LocalFileSystem(), location
-    uri = location
-    endpoint = os.environ.get(ENDPOINT_VARIABLE)
-    if endpoint and location.startswith("s3://"):
-        uri = f"{location}?endpoint_override={urllib.parse.quote(endpoint, safe='')}"
+    scheme, rest = location.split("://", 1)
     try:
-        return pafs.FileSystem.from_uri(uri)
+        if scheme.lower() in _BUCKET_SCHEMES:
+            bucket, _, key = rest.partition("/")
+            filesystem, root = _bucket_filesystem(f"{scheme}://{bucket}", os.environ.get(ENDPOINT_VARIABLE))
+            return filesystem, f"{root}/{key}" if key else root
+        return pafs.FileSystem.from_uri(location)
     except (OSError, ValueError) as error:
         raise _store_error(error, location) from None
+
+
+@functools.lru_cache(maxsize=64)
+def _bucket_filesystem(bucket_uri: str, endpoint: str | None) -> tuple[pafs.FileSystem, str]:
+    """The file system of one bucket, set up once per process: ``from_uri`` may ask AWS for the
+    bucket's region, a request not to repeat for every file. Keys are appended as paths, never
+    parsed as URIs, so spaces, ``?`` and ``#`` in them are safe."""
+    if endpoint and bucket_uri.lower().startswith("s3://"):
+        bucket_uri = f"{bucket_uri}?endpoint_override={urllib.parse.quote(endpoint, safe='')}"
+    return pafs.FileSystem.from_uri(bucket_uri)
 
 
 def open_input(location: str | os.PathLike[str]) -> BinaryIO:

@@ -31,6 +31,9 @@ def test_bytes_round_trip_through_a_bucket_and_a_folder_alike(object_store, tmp_
         assert stat(join(folder, "missing.txt")) is None and not exists(join(folder, "missing.txt"))
         assert list_files(folder, "*.txt") == [join(folder, "a.txt")]
         assert list_files(join(folder, "absent"), "*") == []
+        odd = join(folder, "photo 1 #2?.png")  # a key, never parsed as a URI
+        write_bytes(odd, b"odd")
+        assert read_bytes(odd) == b"odd" and list_files(folder, "photo*") == [odd]
 
 
 def test_join_resolves_relative_paths_and_keeps_uris_and_absolute_paths():
