@@ -206,12 +206,15 @@ def list_files(folder: str | os.PathLike[str], pattern: str) -> list[str]:
 
 
 def check_reachable(location: str | os.PathLike[str]) -> None:
-    """Raise :class:`StorageError` unless ``location``'s store answers: its bucket exists and the
-    credentials are accepted. Local paths pass (a local folder is created when written)."""
+    """Raise :class:`StorageError` unless ``location``'s store answers: for S3 and GCS, its bucket
+    exists and the credentials are accepted (one HEAD request); for other stores, a connection can
+    be set up. Local paths pass (a local folder is created when written)."""
     location = absolute(location)
     if is_local(location):
         return
     filesystem, path = resolve(location)
+    if location.split("://", 1)[0].lower() not in _BUCKET_SCHEMES:
+        return
     bucket = path.split("/", 1)[0]
     try:
         found = filesystem.get_file_info(bucket).type != pafs.FileType.NotFound

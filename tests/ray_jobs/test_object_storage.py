@@ -21,6 +21,7 @@ from conftest import DPST_DATA
 from PIL import Image
 
 from ray_jobs.outputs import ImageCheck, write_image
+from ray_jobs.report import build_report
 from ray_jobs.schema import METADATA_SCHEMA
 from stylecore.storage import list_files, read_bytes, resolve, write_bytes
 
@@ -180,3 +181,14 @@ def test_a_rerun_trusts_an_object_by_its_size_and_etag_and_notices_a_rewrite(obj
     filesystem, path = resolve(f"{output}/images/a.png")
     filesystem.delete_file(path)
     assert not ImageCheck(output).holds(row)
+
+
+def test_the_report_of_a_run_in_a_bucket_is_written_to_a_local_folder(first_run, tmp_path, capsys):
+    _, output = first_run
+    with pytest.raises(ValueError, match="is in an object store: give a local report folder with --output"):
+        build_report(output)
+    page = build_report(output, output=tmp_path / "report")
+    thumbnails = sorted(path.name for path in (tmp_path / "report" / "thumbnails").iterdir())
+    assert "pair01-output.jpg" in thumbnails and "pair01-content-mask.png" in thumbnails
+    assert "pair02-nomask-content.jpg" in thumbnails and "pair02-nomask-content-mask.png" not in thumbnails
+    assert "<h1>Run report: smoke</h1>" in page.read_text(encoding="utf-8")
