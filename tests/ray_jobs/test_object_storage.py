@@ -108,11 +108,15 @@ def test_no_credentials_or_keys_are_written_anywhere(first_run, object_store):
     assert object_store.environment["AWS_ACCESS_KEY_ID"] not in text
 
 
-def test_a_rerun_skips_every_row_without_rendering(first_run, ray_address, buckets):
+def test_a_rerun_skips_every_row_without_rendering_or_downloading_an_image(first_run, ray_address, buckets, caplog):
     _, output = first_run
+    caplog.set_level(logging.INFO, logger="werkzeug")  # the server's log of every request it answers
     finished = render(ray_address, buckets["manifest"], buckets["data_root"], output)
     assert finished.returncode == 0, finished.stderr
     assert "2 rows, 0 to render, 2 skipped" in finished.stdout
+    requests = [record.getMessage() for record in caplog.records if "/renders/smoke/images/" in record.getMessage()]
+    assert sum('"HEAD /renders/smoke/images/' in request for request in requests) == 2
+    assert not [request for request in requests if '"GET /renders/smoke/images/' in request]
     runs = list_files(f"{output}/metadata", "run-*.parquet")
     assert len(runs) == 2
     latest = [row for row in metadata_rows(output) if row["run_id"] == max(r["run_id"] for r in metadata_rows(output))]
