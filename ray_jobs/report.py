@@ -42,7 +42,7 @@ from ray_jobs.run_summary import (METRIC_LABELS, SUBJECTS, Summary, format_value
                                   spread_text, summary_table, time_text)
 from stylecore.atomic import atomic_path, write_text_atomic
 from stylecore.errors import StorageError
-from stylecore.storage import absolute, is_local, join, open_input
+from stylecore.storage import absolute, is_local, join, open_input, resolve
 from stylecore.metrics import BETTER, METRIC_NAMES
 
 IMAGES = {"content": "content_path", "style": "style_path", "content mask": "content_mask_path",
@@ -74,7 +74,7 @@ def build_report(run_dir: str | Path, *, output: str | Path | None = None, sheet
     run_dir = absolute(run_dir)
     if output is None and not is_local(run_dir):
         raise ValueError(f"{run_dir} is in an object store: give a local report folder with --output.")
-    report_dir = Path(output) if output is not None else Path(run_dir) / "report"
+    report_dir = Path(output) if output is not None else Path(resolve(run_dir)[1]) / "report"
     rows, summary = load_run(run_dir)
     pairs = [pair_view(row, run_dir, report_dir) for row in rows]
     sheet = contact_sheet(pairs[:sheet_rows], report_dir)
@@ -110,8 +110,9 @@ def pair_view(row: Mapping[str, Any], run_dir: str, report_dir: Path) -> PairVie
         written = source is not None and write_thumbnail(source, report_dir / relative, mask=mask)
         paths[name] = relative if written else None
     output = _source_path(row.get("output_path"), run_dir)
-    output_link = (Path(os.path.relpath(output, report_dir)).as_posix()
-                   if output and is_local(output) and os.path.isfile(output) else None)
+    output_file = resolve(output)[1] if output and is_local(output) else None
+    output_link = (Path(os.path.relpath(output_file, report_dir)).as_posix()
+                   if output_file and os.path.isfile(output_file) else None)
     return PairView(row=row, thumbnails=paths, output_link=output_link)
 
 

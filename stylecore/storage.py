@@ -107,6 +107,8 @@ def resolve(location: str | os.PathLike[str]) -> tuple[pafs.FileSystem, str]:
     if not is_uri(location):
         return pafs.LocalFileSystem(), location
     scheme, rest = location.split("://", 1)
+    if scheme.lower() == "file":  # the path as written, like a key: not parsed, not percent-decoded
+        return pafs.LocalFileSystem(), rest
     try:
         if scheme.lower() in _BUCKET_SCHEMES:
             bucket, _, key = rest.partition("/")

@@ -23,7 +23,7 @@ from stylecore.storage import (check_reachable, exists, join, list_files, read_b
 
 def test_bytes_round_trip_through_a_bucket_and_a_folder_alike(object_store, tmp_path):
     root = object_store.bucket("roundtrip")
-    for folder in (f"{root}/some/prefix", str(tmp_path / "some" / "prefix")):
+    for folder in (f"{root}/some/prefix", str(tmp_path / "some" / "prefix"), f"file://{tmp_path}/uri/prefix"):
         write_bytes(join(folder, "a.txt"), b"first")
         write_bytes(join(folder, "b.bin"), b"second")
         assert read_bytes(join(folder, "a.txt")) == b"first"
