@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -127,3 +128,13 @@ def test_credentials_the_store_refuses_give_one_sentence_and_status_2(object_sto
     assert "Traceback" not in finished.stderr and "not-a-secret" not in finished.stderr
     assert not exists(output)
 
+
+
+def test_an_endpoint_nobody_answers_is_one_sentence_naming_it(monkeypatch):
+    with socket.socket() as probe:  # a free port, closed again: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    with pytest.raises(StorageError, match=f"^s3://renders/out: cannot reach the object store at {endpoint} "
+                                           r"\(.*NETWORK_CONNECTION.*\)\.$"):
+        check_reachable("s3://renders/out")
