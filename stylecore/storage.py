@@ -28,6 +28,7 @@ already a dependency; no second file-system layer and no hand-written client.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import fnmatch
 import functools
@@ -35,6 +36,7 @@ import io
 import os
 import posixpath
 import re
+import threading
 import urllib.parse
 from typing import BinaryIO
 
@@ -47,6 +49,10 @@ ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"
 """The standard variable naming an S3-compatible endpoint, e.g. ``http://minio.internal:9000``."""
 _BUCKET_SCHEMES = ("s3", "gs", "gcs")
 """Schemes whose first path component is a bucket, each bucket's file system reused (:func:`resolve`)."""
+REUSE_BYTES = 256 * 2**20
+"""Most bytes of fetched objects :func:`read_bytes` keeps per process for reuse (least recently used go first)."""
+_reused: collections.OrderedDict[tuple[str, str | None], bytes] = collections.OrderedDict()
+_REUSE_LOCK = threading.Lock()
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _ACCESS_CODES = ("ACCESS_DENIED", "INVALID_ACCESS_KEY_ID", "SIGNATURE_DOES_NOT_MATCH", "EXPIRED_TOKEN",
                  "INVALID_CLIENT_TOKEN_ID", "UNRECOGNIZED_CLIENT", "MISSING_AUTHENTICATION_TOKEN",
@@ -133,7 +139,8 @@ def open_input(location: str | os.PathLike[str]) -> BinaryIO:
     """A readable binary file of ``location``'s bytes; use it in a ``with`` block.
 
     Local files are opened in place (read lazily, so a header can be probed cheaply); an object
-    is fetched whole with one request (a decoder's many small reads would each be a request).
+    is fetched whole with one request (a decoder's many small reads would each be a request), or
+    taken from :func:`read_bytes`'s reuse of a recent fetch.
     """
     if not is_uri(location):
         return open(absolute(location), "rb")
@@ -142,15 +149,41 @@ def open_input(location: str | os.PathLike[str]) -> BinaryIO:
 
 def read_bytes(location: str | os.PathLike[str]) -> bytes:
     """The whole content of ``location``. ``FileNotFoundError`` when absent; :class:`StorageError`
-    when its store cannot be reached or refuses."""
+    when its store cannot be reached or refuses.
+
+    An object's bytes are kept for reuse while its entity tag is unchanged (the last
+    :data:`REUSE_BYTES` fetched, per process): a later read asks for the tag (HEAD) and downloads
+    nothing when it is the same, since an object with the same ETag holds the same bytes
+    (:mod:`ray_jobs.outputs` argues it). So a photo whose header was probed and which is then
+    decoded, or a style photo shared by many rows of one worker, is downloaded once.
+    """
     filesystem, path = resolve(location)
     try:
-        with filesystem.open_input_stream(path) as stream:
-            return stream.readall()
+        if isinstance(filesystem, pafs.LocalFileSystem):
+            with filesystem.open_input_stream(path) as stream:
+                return stream.readall()
+        with filesystem.open_input_file(path) as handle:  # a HEAD request: size and entity tag
+            key = (absolute(location), handle.metadata().get("ETag"))
+            with _REUSE_LOCK:
+                if key[1] is not None and key in _reused:
+                    _reused.move_to_end(key)
+                    return _reused[key]
+            data = handle.readall()
+        _keep(key, data)
+        return data
     except FileNotFoundError:
         raise _not_found(filesystem, location) from None
     except OSError as error:
         raise _store_error(error, location) from None
+
+
+def _keep(key: tuple[str, str | None], data: bytes) -> None:
+    if key[1] is None or len(data) > REUSE_BYTES:
+        return
+    with _REUSE_LOCK:
+        _reused[key] = data
+        while sum(len(kept) for kept in _reused.values()) > REUSE_BYTES:
+            _reused.popitem(last=False)
 
 
 def write_bytes(location: str | os.PathLike[str], data: bytes) -> None:

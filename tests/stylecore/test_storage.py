@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -138,3 +139,16 @@ def test_an_endpoint_nobody_answers_is_one_sentence_naming_it(monkeypatch):
     with pytest.raises(StorageError, match=f"^s3://renders/out: cannot reach the object store at {endpoint} "
                                            r"\(.*NETWORK_CONNECTION.*\)\.$"):
         check_reachable("s3://renders/out")
+
+
+def test_an_object_read_again_is_downloaded_once_while_its_etag_holds(object_store, caplog):
+    location = f"{object_store.bucket('reuse')}/style.png"
+    write_bytes(location, b"first version")
+    caplog.set_level(logging.INFO, logger="werkzeug")  # the server's log of every request it answers
+    assert read_bytes(location) == b"first version"
+    assert read_bytes(location) == b"first version"
+    write_bytes(location, b"second version")
+    assert read_bytes(location) == b"second version"
+    requests = [record.getMessage() for record in caplog.records if "/reuse/style.png" in record.getMessage()]
+    assert sum('"HEAD /reuse/style.png' in request for request in requests) == 3
+    assert sum("GET /reuse/style.png" in request for request in requests) == 2
