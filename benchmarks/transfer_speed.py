@@ -23,8 +23,9 @@ import numpy as np
 import tensorflow as tf
 
 from examples import pair_paths
+from stylecore.architectures import layer_choice
 from stylecore.config import TransferConfig
-from stylecore.extractors import FeatureExtractor, layer_choice, load_extractor
+from stylecore.extractors import FeatureExtractor, load_extractor
 from stylecore.laplacian import matting_laplacian
 from stylecore.objective import StageObjective
 from stylecore.optimise import minimise

@@ -47,7 +47,8 @@ def result_columns(result: TransferResult, extractor: FeatureExtractor) -> Recor
     diagnostics = result.diagnostics
     columns: Record = {
         "status": "ok",
-        "output_height": int(result.image.shape[0]), "output_width": int(result.image.shape[1]),
+        "output_height": int(result.output.shape[0]), "output_width": int(result.output.shape[1]),
+        "working_height": int(result.image.shape[0]), "working_width": int(result.image.shape[1]),
         "mask_diagnostics_json": json.dumps(diagnostics.to_dict(), sort_keys=True),
         "matched_labels": list(diagnostics.matched), "content_only_labels": list(diagnostics.content_only),
         "style_only_labels": list(diagnostics.style_only),
@@ -66,7 +67,8 @@ def metric_columns(result: TransferResult) -> Record:
     """Per-row quality metrics, one entry per :data:`ray_jobs.schema.METRIC_FIELDS` column.
 
     The result is scored beside its two references, the content photo and the per-segment
-    colour-statistics transfer, all against the Laplacian the transfer already built.
+    colour-statistics transfer, all against the Laplacian the transfer already built, at the
+    working size (``working_height`` x ``working_width``), not the output size.
     """
     scores = evaluate_with_references(result.image, result.content_image, result.style_image,
                                       result.content_labels, result.style_labels,

@@ -120,6 +120,8 @@ def write_thumbnail(source: str | Path, target: Path, *, mask: bool) -> bool:
     """Save ``source`` scaled, up or down, to fit :data:`THUMBNAIL_HEIGHT` x :data:`THUMBNAIL_MAX_WIDTH`.
 
     Photos: Lanczos, JPEG quality 85. Masks: nearest neighbour (labels must not blend), PNG.
+    A full-resolution photo is decoded once, and at reduced size where the format allows (JPEG
+    draft mode; others by ``Image.reduce`` before the Lanczos pass, as ``Image.thumbnail`` does).
     A ``target`` newer than a local ``source`` is kept, so rebuilding a large run's report redoes only
     what changed (an object-store source is fetched again). Returns False, writing nothing, when
     ``source`` is missing or unreadable.
@@ -129,12 +131,16 @@ def write_thumbnail(source: str | Path, target: Path, *, mask: bool) -> bool:
             return True
     try:
         with open_input(source) as stream, Image.open(stream) as opened:
-            image = opened.convert("RGB")
+            scale = min(THUMBNAIL_HEIGHT / opened.height, THUMBNAIL_MAX_WIDTH / opened.width)
+            size = (max(1, round(opened.width * scale)), max(1, round(opened.height * scale)))
+            if mask or scale >= 1.0:
+                image = opened.convert("RGB").resize(
+                    size, Image.Resampling.NEAREST if mask else Image.Resampling.LANCZOS)
+            else:
+                opened.thumbnail(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+                image = opened.convert("RGB")
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError, StorageError):
         return False
-    scale = min(THUMBNAIL_HEIGHT / image.height, THUMBNAIL_MAX_WIDTH / image.width)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    image = image.resize(size, Image.Resampling.NEAREST if mask else Image.Resampling.LANCZOS)
     with atomic_path(target) as temporary:
         image.save(temporary, format="PNG" if mask else "JPEG", quality=85)
     return True

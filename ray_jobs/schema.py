@@ -76,8 +76,11 @@ _OUTPUT_FIELDS = [
     _field("output_bytes", pa.int64(), "size of the image file, bytes; null on error"),
     _field("output_etag", pa.string(), "the object store's entity tag of the image as written, which a rerun "
            "compares instead of downloading it; null for a local file and on error"),
-    _field("output_height", pa.int32(), "image height, px"),
-    _field("output_width", pa.int32(), "image width, px"),
+    _field("output_height", pa.int32(), "height of the written image, px (the config's output_size)"),
+    _field("output_width", pa.int32(), "width of the written image, px"),
+    _field("working_height", pa.int32(), "height the optimisation ran at and the metrics score, px "
+           "(the config's size; stage2_height)"),
+    _field("working_width", pa.int32(), "width the optimisation ran at and the metrics score, px"),
 ]
 
 _MASK_FIELDS = [
@@ -113,7 +116,7 @@ def metric_column(subject: str, metric: str) -> str:
 
 METRIC_FIELDS: list[pa.Field] = [
     _field(metric_column(subject, metric), pa.float64(),
-           f"stylecore.metrics {metric} of {what} ({BETTER[metric]} is better)")
+           f"stylecore.metrics {metric} of {what} at the working size ({BETTER[metric]} is better)")
     for subject, what in METRIC_SUBJECTS.items() for metric in METRIC_NAMES]
 """Per-row quality metrics from ``stylecore.metrics``, one column each, filled by
 :func:`ray_jobs.records.metric_columns`; appended after every other column."""

@@ -11,9 +11,11 @@ error record, so one bad row cannot take the others down. A missing weights file
 a row's failure but the job's: the actor reports it in :attr:`WorkerInfo.startup_error` and the
 job stops before handing out rows.
 
-Where the output is an object store, the actor writes the finished image there itself and returns
-only its record; for a local output folder the image travels back to the driver as PNG bytes and
-the driver writes it, so the folder need only exist where the driver runs (:mod:`ray_jobs.outputs`).
+The finished image, at the row's output size (by default its content photo's own), is a PNG
+carrying the content's ICC profile and EXIF. Where the output is an object store, the actor writes
+it there itself and returns only its record; for a local output folder the PNG bytes travel back
+to the driver, which writes them, so the folder need only exist where the driver runs
+(:mod:`ray_jobs.outputs`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from ray_jobs.records import (Record, empty_record, error_columns, identity_colu
                               result_columns, worker_columns)
 from stylecore.errors import StyleCoreError
 from stylecore.extractors import FeatureExtractor, load_extractor
-from stylecore.images import encode_png
+from stylecore.output import encode_image
 from stylecore.transfer import transfer
 
 
@@ -106,7 +108,7 @@ class TransferWorker:
             result = transfer(entry.content, entry.style, entry.content_mask, entry.style_mask,
                               config=entry.config, extractor=extractor)
             columns = {**result_columns(result, extractor), **metric_columns(result)}
-            encoded = encode_png(result.image)
+            encoded = encode_image(result.output, "PNG", result.content_metadata)
             if task.image_output is None:
                 png = encoded
             else:
@@ -124,3 +126,4 @@ class TransferWorker:
             self._extractors[name] = load_extractor(name, weights=self._weights.get(name), seed=self._seed)
             self._loads[name] += 1
         return self._extractors[name]
+

@@ -11,14 +11,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from stylecore.architectures import DEFAULT_LAYERS, layer_names
+
 Extractor = Literal["squeezenet", "vgg19"]
 Init = Literal["content", "noise", "colour_transfer"]
 ContentOnlyPolicy = Literal["global_style", "content_only"]
+Finish = Literal["none", "local_affine"]
 
 
 def _option(default: Any, help_text: str) -> Any:
@@ -31,11 +35,14 @@ class TransferConfig:
     """Hyperparameters of one two-stage transfer (ALGORITHM.md), with the project's defaults.
 
     Layer names and weights default to the chosen extractor's own (see
-    :data:`stylecore.extractors.DEFAULT_LAYERS`) when left as ``None``. Each field's help text is
+    :data:`stylecore.architectures.DEFAULT_LAYERS`) when left as ``None``. Each field's help text is
     in its metadata; the command lines are generated from these fields.
     """
 
-    size: int = _option(700, "long side of the working size in pixels; both photos are resized to it")
+    size: int = _option(700, "long side of the working size in pixels: the size the optimisation runs at")
+    output_size: int | Literal["content"] = _option(
+        "content", "long side of the written result in pixels, or content: the content photo's own size; "
+        "the result is carried from --size to it by local affine colour maps")
     extractor: Extractor = _option("squeezenet", "feature extractor: squeezenet or vgg19")
     content_layers: tuple[str, ...] | None = _option(
         None, "layers carrying content, comma-separated")
@@ -61,6 +68,15 @@ class TransferConfig:
         "photo) or content_only (no style term)")
     laplacian_epsilon: float = _option(1e-7, "epsilon of the matting Laplacian")
     laplacian_radius: int = _option(1, "window radius of the matting Laplacian (1: 3x3 windows)")
+    max_image_pixels: int = _option(
+        150_000_000, "refuse photos and masks with more pixels than this (decompression bombs); 150 MP "
+        "covers every camera's single frame, at 1.8 GB as float RGB")
+    affine_radius: int = _option(1, "window radius of the local affine fit that carries the result from "
+                                 "--size to --output-size (guided filter, He et al. 2013)")
+    affine_epsilon: float = _option(1e-4, "ridge regulariser of the local affine fit, squared RGB: windows "
+                                    "flatter than this get a flat fit rather than amplified noise")
+    finish: Finish = _option("none", "last step at the working size: none, or local_affine (the result "
+                             "replaced by its local affine fit, DPST's final smoothing)")
 
     def __post_init__(self) -> None:
         problems = _validation_problems(self)
@@ -137,24 +153,73 @@ def _describe(hint: Any) -> str:
     return {type(None): "null", int: "an integer", float: "a number", str: "a string"}.get(hint, repr(hint))
 
 
+_UNBOUNDED = math.inf
+_RANGES: dict[str, tuple[float, float, str]] = {
+    # field: (low, high, brackets), where "[)" means low <= value < high and so on
+    "size": (1, _UNBOUNDED, "[)"),
+    "content_weight": (0.0, _UNBOUNDED, "[)"),
+    "style_weight": (0.0, _UNBOUNDED, "[)"),
+    "tv_weight": (0.0, _UNBOUNDED, "[)"),
+    "photorealism_weight": (0.0, _UNBOUNDED, "[)"),
+    "coarse_scale": (0.0, 1.0, "(]"),
+    "stage1_iterations": (1, _UNBOUNDED, "[)"),
+    "stage2_iterations": (1, _UNBOUNDED, "[)"),
+    "tolerance": (0.0, 1.0, "[)"),
+    "seed": (0, 2**32 - 1, "[]"),  # NumPy's and Keras' seeds are unsigned 32-bit
+    "min_segment_fraction": (0.0, 0.5, "[]"),
+    "laplacian_epsilon": (0.0, _UNBOUNDED, "()"),  # 0 makes flat windows' covariance singular
+    "laplacian_radius": (1, 10, "[]"),
+    "max_image_pixels": (1, _UNBOUNDED, "[)"),
+    "affine_radius": (1, 32, "[]"),
+    "affine_epsilon": (0.0, _UNBOUNDED, "()"),  # 0 makes flat windows' fit singular
+}
+"""The valid range of every numeric option. NaN and infinities fall outside every range."""
+
+
+def _in_range(value: float, low: float, high: float, brackets: str) -> bool:
+    above = value >= low if brackets[0] == "[" else value > low
+    below = value <= high if brackets[1] == "]" else value < high
+    return above and below and math.isfinite(value)
+
+
+def _range_text(low: float, high: float, brackets: str) -> str:
+    return f"{brackets[0]}{low}, {'inf' if high == _UNBOUNDED else high}{brackets[1]}"
+
+
 def _validation_problems(config: TransferConfig) -> list[str]:
     problems = _type_problems(config)
     if problems:
         return problems
-    if config.size * config.coarse_scale < MIN_STAGE_SIZE:
+    for name, (low, high, brackets) in _RANGES.items():
+        value = getattr(config, name)
+        if not _in_range(value, low, high, brackets):
+            problems.append(f"{name} must be in {_range_text(low, high, brackets)}, got {value!r}")
+    if config.output_size != "content" and not _in_range(config.output_size, 1, _UNBOUNDED, "[)"):
+        problems.append(f"output_size must be 'content' or in [1, inf), got {config.output_size!r}")
+    if not problems and config.size * config.coarse_scale < MIN_STAGE_SIZE:
         problems.append(f"size x coarse_scale must be at least {MIN_STAGE_SIZE} px, "
                         f"got {config.size} x {config.coarse_scale}")
-    if not 0.0 < config.coarse_scale <= 1.0:
-        problems.append(f"coarse_scale must be in (0, 1], got {config.coarse_scale}")
-    if config.stage1_iterations < 0 or config.stage2_iterations < 0:
-        problems.append("iteration counts must not be negative")
-    for name in ("content_weight", "style_weight", "tv_weight", "photorealism_weight",
-                 "tolerance", "min_segment_fraction", "laplacian_epsilon"):
-        if getattr(config, name) < 0:
-            problems.append(f"{name} must not be negative")
-    if config.laplacian_radius < 1:
-        problems.append("laplacian_radius must be at least 1")
-    if (config.style_layers is not None and config.style_layer_weights is not None
-            and len(config.style_layers) != len(config.style_layer_weights)):
-        problems.append("style_layers and style_layer_weights must have the same length")
+    return problems + _layer_problems(config)
+
+
+def _layer_problems(config: TransferConfig) -> list[str]:
+    """Layer names the extractor lacks, empty layer lists, and weights that do not fit their layers."""
+    problems = []
+    known = layer_names(config.extractor)
+    for name in ("content_layers", "style_layers"):
+        layers = getattr(config, name)
+        if layers is None:
+            continue
+        unknown = [layer for layer in layers if layer not in known]
+        if unknown or not layers:
+            problems.append(f"{name} must name one or more layers of {config.extractor} "
+                            f"({', '.join(known)}), got {', '.join(layers) or 'none'}")
+    weights = config.style_layer_weights
+    if weights is not None:
+        layers = config.style_layers or DEFAULT_LAYERS[config.extractor].style_layers
+        if len(weights) != len(layers):
+            problems.append(f"style_layer_weights must have one weight per style layer ({len(layers)}: "
+                            f"{', '.join(layers)}), got {len(weights)}")
+        if not all(_in_range(weight, 0.0, _UNBOUNDED, "[)") for weight in weights):
+            problems.append(f"style_layer_weights must each be in [0, inf), got {', '.join(map(repr, weights))}")
     return problems

@@ -24,3 +24,7 @@ class OptimisationError(StyleCoreError):
 class StorageError(StyleCoreError):
     """An object store or file system refused or could not be reached (missing bucket, access denied,
     missing credentials, unreachable endpoint); a missing file itself is ``FileNotFoundError``."""
+
+
+class OutputError(StyleCoreError):
+    """A result cannot be written as asked (an output format that is not supported)."""

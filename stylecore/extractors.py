@@ -22,6 +22,7 @@ import h5py
 import keras
 import tensorflow as tf
 
+from stylecore.architectures import FIRE_MODULES, POOL_BEFORE, SQUEEZENET_CONV1, layer_names
 from stylecore.errors import WeightsError
 
 SQUEEZENET_FILE = "squeezenet_v1.1_notop_tf.h5"
@@ -31,37 +32,6 @@ SQUEEZENET_URL = ("https://github.com/rcmalli/keras-squeezenet/releases/download
 WEIGHTS_DIR_VARIABLE = "STYLECORE_WEIGHTS_DIR"
 DEFAULT_WEIGHTS_DIR = Path.home() / ".cache" / "stylecore" / "weights"
 IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
-
-# (squeeze filters, expand filters) of each fire module of SqueezeNet v1.1, and the max-pools
-# that come before fire2, fire4 and fire6 (Iandola et al. 2016, v1.1 variant).
-_FIRE_MODULES = {"fire2": (16, 64), "fire3": (16, 64), "fire4": (32, 128), "fire5": (32, 128),
-                 "fire6": (48, 192), "fire7": (48, 192), "fire8": (64, 256), "fire9": (64, 256)}
-_POOL_BEFORE = ("fire2", "fire4", "fire6")
-
-
-@dataclasses.dataclass(frozen=True)
-class LayerChoice:
-    """Which activations carry content and style, and each style layer's weight w_l."""
-
-    content_layers: tuple[str, ...]
-    style_layers: tuple[str, ...]
-    style_layer_weights: tuple[float, ...]
-
-
-DEFAULT_LAYERS: dict[str, LayerChoice] = {
-    # Early layers carry the colour and texture statistics a photo style is made of; the seed
-    # paper found early style layers with large weights best. fire3 is SqueezeNet's third
-    # activation, the seed paper's content layer. Measured in benchmarks/layers.py.
-    "squeezenet": LayerChoice(content_layers=("fire3",),
-                              style_layers=("conv1", "fire2", "fire3", "fire4", "fire5"),
-                              style_layer_weights=(1.0, 1.0, 1.0, 1.0, 1.0)),
-    # Luan et al. 2017, as in ALGORITHM.md.
-    "vgg19": LayerChoice(content_layers=("block4_conv2",),
-                         style_layers=("block1_conv1", "block2_conv1", "block3_conv1",
-                                       "block4_conv1", "block5_conv1"),
-                         style_layer_weights=(1.0, 1.0, 1.0, 1.0, 1.0)),
-}
-
 
 @dataclasses.dataclass(frozen=True)
 class FeatureExtractor:
@@ -114,11 +84,12 @@ def load_extractor(name: str, *, weights: str | os.PathLike[str] | None = None,
 def build_squeezenet() -> keras.Model:
     """SqueezeNet v1.1 without classifier; outputs conv1 and every fire module's concat (post-ReLU)."""
     inputs = keras.Input(shape=(None, None, 3), name="bgr")
-    x = keras.layers.Conv2D(64, 3, strides=2, padding="valid", activation="relu", name="conv1")(inputs)
+    kernel, stride = SQUEEZENET_CONV1
+    x = keras.layers.Conv2D(64, kernel, strides=stride, padding="valid", activation="relu", name="conv1")(inputs)
     outputs = {"conv1": x}
-    for fire, (squeeze, expand) in _FIRE_MODULES.items():
-        if fire in _POOL_BEFORE:
-            x = keras.layers.MaxPooling2D(3, strides=2, name=f"pool_{fire}")(x)
+    for fire, (squeeze, expand) in FIRE_MODULES.items():
+        if fire in POOL_BEFORE:
+            x = keras.layers.MaxPooling2D(kernel, strides=stride, name=f"pool_{fire}")(x)
         x = _fire_module(x, fire, squeeze, expand)
         outputs[fire] = x
     model = keras.Model(inputs, outputs, name="squeezenet_v1_1")
@@ -198,23 +169,8 @@ def _load_vgg19(weights: str | os.PathLike[str], seed: int) -> FeatureExtractor:
     except Exception as error:  # Keras raises bare Exception for failed downloads
         raise WeightsError(f"cannot load VGG-19 weights {source!r}: {error}. Give a weights "
                            "file with --weights, or --weights random for random weights.") from None
-    layers = sorted({*DEFAULT_LAYERS["vgg19"].content_layers, *DEFAULT_LAYERS["vgg19"].style_layers})
-    model = keras.Model(backbone.input, {name: backbone.get_layer(name).output for name in layers})
+    model = keras.Model(backbone.input, {name: backbone.get_layer(name).output for name in layer_names("vgg19")})
     model.trainable = False
     digest = None if source == "random" else (file_sha256(source) if Path(source).is_file() else "imagenet")
     return FeatureExtractor("vgg19", model, digest)
 
-
-def layer_choice(extractor: str, content_layers: Sequence[str] | None, style_layers: Sequence[str] | None,
-                 style_layer_weights: Sequence[float] | None) -> LayerChoice:
-    """The configured layers, each ``None`` replaced by the extractor's default."""
-    default = DEFAULT_LAYERS[extractor]
-    styles = tuple(style_layers) if style_layers is not None else default.style_layers
-    if style_layer_weights is not None:
-        weights = tuple(style_layer_weights)
-    elif style_layers is None:
-        weights = default.style_layer_weights
-    else:
-        weights = (1.0,) * len(styles)
-    return LayerChoice(tuple(content_layers) if content_layers is not None else default.content_layers,
-                       styles, weights)

@@ -1,17 +1,65 @@
-"""Photo input and output: any common file in, float RGB in [0, 1] at the working size out."""
+"""Photo input and output: any common file in, float RGB in [0, 1] at the working size out.
+
+Reading does what a careful photo viewer does, so that the pixels styled are the pixels a user
+sees: EXIF orientation is applied; an embedded ICC profile (Display P3, Adobe RGB, a CMYK press
+profile ...) is converted to sRGB with LittleCMS (Pillow's ImageCms; an unreadable profile is
+ignored, as browsers do); CMYK without a profile is converted with Pillow's formula; greyscale is
+repeated on three channels; a palette image is expanded. 16-bit greyscale keeps its precision, and
+so does 16-bit colour PNG, which Pillow cuts to 8 bits: it is decoded with pypng instead, unless it
+carries an ICC profile (the conversion to sRGB then runs on Pillow's 8-bit pixels: right colours
+before extra precision).
+Transparency is composited onto white, what viewers show behind a transparent photo; the alpha
+channel itself is not used (a style transfer has no use for it, and refusing such files would
+refuse most exported PNGs for nothing).
+
+Files that cannot be used are refused with one sentence (:class:`InputImageError`): missing,
+empty, truncated or not an image, more pixels than ``max_pixels`` (a decompression bomb: a small
+file that would decode to gigabytes), or, for photos to restyle, a long side under
+:data:`MIN_PHOTO_LONG_SIDE`. :func:`probe_image` makes every check that needs only the header, in
+milliseconds, before any pixel is decoded.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+import png
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from stylecore.errors import InputImageError
-from stylecore.storage import open_input, write_bytes
+from stylecore.config import TransferConfig
+from stylecore.errors import InputImageError, StorageError
+from stylecore.storage import open_input, stat, write_bytes
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+_ICC_MODES = ("RGB", "L", "CMYK")
+_SWAPS_AXES = (5, 6, 7, 8)
+"""EXIF orientations that turn the stored image by 90 degrees (width and height swap on display)."""
+_UPRIGHT = {1: lambda pixels: pixels, 2: lambda pixels: pixels[:, ::-1], 3: lambda pixels: pixels[::-1, ::-1],
+            4: lambda pixels: pixels[::-1], 5: lambda pixels: pixels.transpose(1, 0, 2),
+            6: lambda pixels: np.rot90(pixels, -1), 7: lambda pixels: pixels[::-1, ::-1].transpose(1, 0, 2),
+            8: lambda pixels: np.rot90(pixels, 1)}
+"""Stored (H, W, C) pixels to displayed ones, per EXIF orientation (EXIF 2.3, tag 0x0112), for the
+pixels Pillow does not decode (:func:`_deep_png`); Pillow's ``exif_transpose`` does the others."""
+_DEEP_PNG_RAWMODES = ("RGB;16B", "RGBA;16B", "LA;16B")
+_DECODING_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error,
+                    png.Error)
+"""What Pillow's decoders and pypng raise on a corrupt or truncated file (Pillow's ``Image.open`` turns
+the same list, raised by a plugin, into ``UnidentifiedImageError``)."""
+_EXIF_ORIENTATION = 0x0112
+SRGB_PROFILE = ImageCms.createProfile("sRGB")
+"""The profile every photo is converted to when read, and which written results carry."""
+_PILLOW_LIMIT = threading.RLock()
+MIN_PHOTO_LONG_SIDE = 64
+"""Smallest long side, in px, of a photo to restyle. Smaller ones are refused, not upscaled: a 3x3
+photo blown up to the working size holds no detail to restyle, and its "result" would mislead."""
 
 
 def working_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
@@ -20,34 +68,162 @@ def working_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a photo (a path or an object-store URI) as float32 RGB, shape (H, W, 3), values in [0, 1].
+@contextlib.contextmanager
+def open_checked(path: str | os.PathLike[str], *, what: str, max_pixels: int) -> Iterator[Image.Image]:
+    """Open ``path`` (a local path, or an object-store URI: :mod:`stylecore.storage`) with Pillow, header
+    only, and refuse it unless it is an image of at most ``max_pixels``.
 
-    EXIF orientation is applied; greyscale is repeated on three channels; alpha is composited
-    over white (what a viewer shows); 16-bit greyscale keeps its precision.
+    ``what`` ("image", "mask") names the file in the messages. Nothing is decoded before the limit
+    is checked. Pillow's own process-wide limit (``Image.MAX_IMAGE_PIXELS``: a warning from 89 MP
+    and, on opening and on some decoders' frames, an error from 179 MP that names neither figure)
+    is lifted while the file is open, under a lock, so that ``max_pixels`` is the one limit.
     """
+    with _pillow_limit_lifted():
+        try:
+            stream = open_input(path)
+        except FileNotFoundError:
+            raise InputImageError(f"{what} not found: {path}") from None
+        with stream:
+            try:
+                opened = Image.open(stream)
+            except UnidentifiedImageError:
+                raise InputImageError(f"cannot read {what} {path}: the file is {_unidentified(path)}") from None
+            except _DECODING_ERRORS as error:
+                raise InputImageError(f"cannot read {what} {path}: {error}") from None
+            with opened:
+                yield _checked(opened, what=what, path=path, max_pixels=max_pixels)
+
+
+@contextlib.contextmanager
+def _pillow_limit_lifted() -> Iterator[None]:
+    with _PILLOW_LIMIT:
+        pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = pillow_limit
+
+
+def _checked(opened: Image.Image, *, what: str, path: str | os.PathLike[str], max_pixels: int) -> Image.Image:
+    width, height = opened.size
+    if width == 0 or height == 0:
+        raise InputImageError(f"{what} {path} has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise InputImageError(
+            f"{what} {path} has {width * height:,} pixels ({width}x{height}), more than the limit of "
+            f"{max_pixels:,} (max_image_pixels): if the file is trusted, raise --max-image-pixels")
+    return opened
+
+
+def _unidentified(path: str | os.PathLike[str]) -> str:
+    with contextlib.suppress(OSError, StorageError):
+        if getattr(stat(path), "size", None) == 0:
+            return "empty"
+    return "not an image in a format Pillow reads (PNG, JPEG, TIFF, WebP, ...)"
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation of an opened image (1: as stored), read from its header."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return 1  # Pillow would decode all the pixels to look for an eXIf chunk after them
+    return image.getexif().get(_EXIF_ORIENTATION, 1)
+
+
+def displayed_shape(image: Image.Image) -> tuple[int, int]:
+    """(height, width) of an opened image as displayed, its EXIF orientation applied; header only."""
+    width, height = image.size
+    return (width, height) if _orientation(image) in _SWAPS_AXES else (height, width)
+
+
+def probe_image(path: str | os.PathLike[str], *, what: str = "image",
+                max_pixels: int = TransferConfig.max_image_pixels) -> tuple[int, int]:
+    """(height, width) of a photo or mask file as displayed, after :func:`open_checked`'s checks.
+
+    Reads the header only (milliseconds whatever the size): a truncated file passes here and is
+    refused by :func:`read_image` when its pixels are decoded.
+    """
+    with open_checked(path, what=what, max_pixels=max_pixels) as opened:
+        return displayed_shape(opened)
+
+
+def decoded(opened: Image.Image, *, what: str, path: str | os.PathLike[str]) -> Image.Image:
+    """The pixels of an :func:`open_checked` image, decoded and turned upright by its EXIF orientation."""
     try:
-        with open_input(path) as stream, Image.open(stream) as opened:
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-    except FileNotFoundError:
-        raise InputImageError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise InputImageError(f"cannot read image {path}: {error}") from None
-    if image.width == 0 or image.height == 0:
-        raise InputImageError(f"image {path} is empty")
-    return _to_float_rgb(image)
+        image = ImageOps.exif_transpose(opened)
+        image.load()
+    except _DECODING_ERRORS as error:
+        raise InputImageError(f"cannot decode {what} {path}, truncated or corrupt: {error}") from None
+    return image
 
 
-def _to_float_rgb(image: Image.Image) -> np.ndarray:
+def without_alpha(image: Image.Image) -> Image.Image:
+    """``image`` composited onto white if it has transparency (an alpha channel or a transparent
+    palette entry), as RGB; otherwise ``image`` itself."""
+    if image.mode in _ALPHA_MODES or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    return image
+
+
+def read_image(path: str | os.PathLike[str], *, what: str = "image",
+               max_pixels: int = TransferConfig.max_image_pixels) -> np.ndarray:
+    """Read a photo as float32 sRGB, shape (H, W, 3), values in [0, 1], at its stored size (upright).
+
+    See the module docstring for what is converted and what is refused; ``what`` names the file
+    in messages ("content photo").
+    """
+    with open_checked(path, what=what, max_pixels=max_pixels) as opened:
+        icc = opened.info.get("icc_profile")
+        if not icc and opened.format == "PNG" and opened.tile and opened.tile[0].args in _DEEP_PNG_RAWMODES:
+            return _deep_png(opened, what, path)
+        image = decoded(opened, what=what, path=path)
+    return _to_float_rgb(image, icc)
+
+
+def _deep_png(opened: Image.Image, what: str, path: str | os.PathLike[str]) -> np.ndarray:
+    """A 16-bit colour PNG opened by Pillow, decoded at full precision with pypng: float32 (H, W, 3),
+    upright, transparency composited onto white."""
+    opened.fp.seek(0)
+    try:
+        width, height, rows, info = png.Reader(file=opened.fp).asDirect()
+        pixels = np.vstack([np.asarray(row, np.float32) for row in rows])
+    except _DECODING_ERRORS as error:
+        raise InputImageError(f"cannot decode {what} {path}, truncated or corrupt: {error}") from None
+    pixels = pixels.reshape(height, width, info["planes"]) / float(2 ** info["bitdepth"] - 1)
+    if info["alpha"]:
+        alpha = pixels[..., -1:]
+        pixels = pixels[..., :-1] * alpha + (1.0 - alpha)
+    if pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return np.ascontiguousarray(_UPRIGHT.get(_orientation(opened), _UPRIGHT[1])(pixels), dtype=np.float32)
+
+
+def _to_float_rgb(image: Image.Image, icc: bytes | None) -> np.ndarray:
     if image.mode in _SIXTEEN_BIT_MODES:
         grey = np.asarray(image, dtype=np.float32) / 65535.0
         return np.repeat(np.clip(grey, 0.0, 1.0)[..., None], 3, axis=2)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, rgba)
+    image = without_alpha(image)
+    if image.mode == "P":
+        image = image.convert("RGB")
+    if icc and image.mode in _ICC_MODES:
+        image = _to_srgb(image, icc)
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def _to_srgb(image: Image.Image, icc: bytes) -> Image.Image:
+    """``image`` converted from its embedded ICC profile to sRGB (perceptual intent), as RGB."""
+    try:
+        return ImageCms.profileToProfile(image, ImageCms.ImageCmsProfile(io.BytesIO(icc)), SRGB_PROFILE,
+                                         outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image
+
+
+def check_photo_size(shape: tuple[int, int], *, what: str = "photo") -> None:
+    """Refuse a photo whose long side is under :data:`MIN_PHOTO_LONG_SIDE`; ``shape`` = (height, width)."""
+    if max(shape) < MIN_PHOTO_LONG_SIDE:
+        raise InputImageError(f"{what} is {shape[1]}x{shape[0]} px; a photo to restyle needs a long side "
+                              f"of at least {MIN_PHOTO_LONG_SIDE} px (it is not upscaled)")
 
 
 def resize_image(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -71,13 +247,8 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def encode_png(image: np.ndarray) -> bytes:
-    """Float RGB in [0, 1] as the bytes of an 8-bit PNG file."""
-    buffer = io.BytesIO()
-    Image.fromarray(to_uint8(image)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def save_png(path: str | os.PathLike[str], image: np.ndarray) -> None:
     """Write float RGB in [0, 1] as an 8-bit PNG to a path or URI, whole or not at all (:mod:`stylecore.storage`)."""
-    write_bytes(path, encode_png(image))
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8(image)).save(buffer, format="PNG")
+    write_bytes(path, buffer.getvalue())

@@ -21,7 +21,8 @@ import tensorflow as tf
 
 from stylecore import losses
 from stylecore.config import TransferConfig
-from stylecore.extractors import FeatureExtractor, LayerChoice
+from stylecore.architectures import LayerChoice
+from stylecore.extractors import FeatureExtractor
 from stylecore.masks import PairDiagnostics, one_hot
 
 TERMS = ("content", "style", "tv", "photorealism")
@@ -42,7 +43,13 @@ class SegmentTarget:
 
 
 def resize_masks(masks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(H, W, K) indicator maps to (h, w, K) with area averaging, values in [0, 1]."""
+    """(H, W, K) indicator maps to (h, w, K) with area averaging, values in [0, 1].
+
+    K may be 0: two masks that share no label pair no segment. TensorFlow's area resize fails on
+    zero channels (``InvalidArgumentError ... ResizeArea``), so the empty stack is built directly.
+    """
+    if masks.shape[-1] == 0:
+        return np.zeros((*shape, 0), np.float32)
     resized = tf.image.resize(masks, shape, method="area", antialias=True).numpy()
     return np.clip(resized, 0.0, 1.0)
 

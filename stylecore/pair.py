@@ -1,4 +1,11 @@
-"""Where a pair goes in: content and style photos with their masks, loaded and cleaned at working size."""
+"""Where a pair goes in: content and style photos with their masks, checked, loaded and cleaned at working size.
+
+:func:`probe_pair` judges a pair from the files' headers alone, in milliseconds and without
+TensorFlow: every file opens as an image within the pixel limit, each photo is large enough
+(:data:`~stylecore.images.MIN_PHOTO_LONG_SIDE`) and not so elongated that its short side vanishes
+in the network at the coarsest stage, and each mask has its photo's shape. :func:`prepare_pair`
+then decodes and cleans; what only decoding can find (a truncated file) is refused there.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,12 @@ import os
 
 import numpy as np
 
+from stylecore.architectures import layer_choice, minimum_input_side
+from stylecore.config import TransferConfig
 from stylecore.errors import InputImageError
-from stylecore.images import read_image, resize_image, working_shape
-from stylecore.masks import PairDiagnostics, clean_label_map, pair_segments, read_mask, resize_labels
+from stylecore.images import check_photo_size, probe_image, read_image, resize_image, working_shape
+from stylecore.masks import (PairDiagnostics, check_mask_shape, clean_label_map, pair_segments, read_mask,
+                             resize_labels)
 
 ImageSource = str | os.PathLike[str] | np.ndarray
 """A file path, or an array: float RGB in [0, 1] for photos, uint8 colour-coded RGB for masks."""
@@ -35,25 +45,81 @@ class PreparedPair:
             style_labels=resize_labels(self.style_labels, style_shape))
 
 
-def _photo(source: ImageSource) -> np.ndarray:
+def _name(role: str, source: ImageSource) -> str:
+    """How messages call a photo or mask: its role, and its path when it is a file."""
+    return role if isinstance(source, np.ndarray) else f"{role} {source}"
+
+
+def _photo(source: ImageSource, role: str, max_pixels: int) -> np.ndarray:
     if isinstance(source, np.ndarray):
         if source.ndim != 3 or source.shape[2] != 3 or source.size == 0:
             raise InputImageError(f"a photo array must be (H, W, 3), got shape {source.shape}")
-        return np.clip(source.astype(np.float32), 0.0, 1.0)
-    return read_image(source)
+        photo = np.clip(source.astype(np.float32), 0.0, 1.0)
+    else:
+        photo = read_image(source, what=role, max_pixels=max_pixels)
+    check_photo_size(photo.shape[:2], what=_name(role, source))
+    return photo
 
 
-def _mask(source: ImageSource) -> np.ndarray:
-    return source if isinstance(source, np.ndarray) else read_mask(source)
+def _mask(source: ImageSource, role: str, max_pixels: int) -> np.ndarray:
+    return source if isinstance(source, np.ndarray) else read_mask(source, what=role, max_pixels=max_pixels)
+
+
+def _check_mask_pairing(content_mask: ImageSource | None, style_mask: ImageSource | None) -> None:
+    if (content_mask is None) != (style_mask is None):
+        raise InputImageError("give both a content mask and a style mask, or neither")
+
+
+def _shape(source: ImageSource, role: str, max_pixels: int) -> tuple[int, int]:
+    if isinstance(source, np.ndarray):
+        return source.shape[:2]
+    return probe_image(source, what=role, max_pixels=max_pixels)
+
+
+def probe_pair(content: ImageSource, style: ImageSource, content_mask: ImageSource | None = None,
+               style_mask: ImageSource | None = None, *, config: TransferConfig) -> None:
+    """Refuse a pair that cannot be styled, from headers (or array shapes) alone; see the module docstring.
+
+    Raises :class:`InputImageError` with one sentence; decodes nothing and needs no network.
+    """
+    _check_mask_pairing(content_mask, style_mask)
+    for role, photo, mask in (("content", content, content_mask), ("style", style, style_mask)):
+        photo_name = _name(f"{role} photo", photo)
+        photo_shape = _shape(photo, f"{role} photo", config.max_image_pixels)
+        check_photo_size(photo_shape, what=photo_name)
+        check_stage_shape(photo_shape, config, what=photo_name)
+        if mask is not None:
+            check_mask_shape(_shape(mask, f"{role} mask", config.max_image_pixels), photo_shape,
+                             what=_name(f"{role} mask", mask))
+
+
+def check_stage_shape(shape: tuple[int, int], config: TransferConfig, *, what: str = "photo") -> None:
+    """Refuse a photo of (height, width) ``shape`` whose short side, at the coarsest stage of ``config``
+    (its working size times ``coarse_scale``, as :func:`stylecore.transfer.transfer` runs stage 1), is
+    under what the extractor needs for the configured layers (:func:`~stylecore.architectures.minimum_input_side`).
+    """
+    layers = layer_choice(config.extractor, config.content_layers, config.style_layers, config.style_layer_weights)
+    needed = minimum_input_side(config.extractor, [*layers.content_layers, *layers.style_layers])
+    coarse_side = round(config.size * config.coarse_scale)
+    coarse = working_shape(*working_shape(*shape, config.size), coarse_side)
+    if min(coarse) >= needed:
+        return
+    least_size = int(np.ceil(needed * max(shape) / min(shape) / config.coarse_scale))
+    raise InputImageError(
+        f"{what} is {shape[1]}x{shape[0]} px, too narrow: at the coarsest stage ({coarse[1]}x{coarse[0]} px) its "
+        f"short side is under the {needed} px that {config.extractor}'s layers need; crop it to at most "
+        f"{coarse_side / needed:.1f}:1 or raise --size to at least {least_size}")
 
 
 def prepare_pair(content: ImageSource, style: ImageSource, content_mask: ImageSource | None = None,
-                 style_mask: ImageSource | None = None, *, long_side: int,
-                 min_segment_fraction: float) -> PreparedPair:
-    """Load, resize and clean a pair. Both masks or neither: no masks means one segment each side."""
-    if (content_mask is None) != (style_mask is None):
-        raise InputImageError("give both a content mask and a style mask, or neither")
-    content_photo, style_photo = _photo(content), _photo(style)
+                 style_mask: ImageSource | None = None, *, long_side: int, min_segment_fraction: float,
+                 max_pixels: int = TransferConfig.max_image_pixels) -> PreparedPair:
+    """Load, resize and clean a pair. Both masks or neither: no masks means one segment each side.
+
+    Photos and masks are read with ``max_pixels`` as their limit (see :mod:`stylecore.images`).
+    """
+    _check_mask_pairing(content_mask, style_mask)
+    content_photo, style_photo = _photo(content, "content photo", max_pixels), _photo(style, "style photo", max_pixels)
     content_shape = working_shape(*content_photo.shape[:2], long_side)
     style_shape = working_shape(*style_photo.shape[:2], long_side)
     if content_mask is None:
@@ -62,11 +128,11 @@ def prepare_pair(content: ImageSource, style: ImageSource, content_mask: ImageSo
         content_diagnostics = style_diagnostics = None
     else:
         content_labels, content_diagnostics = clean_label_map(
-            _mask(content_mask), photo_shape=content_photo.shape[:2], working_shape=content_shape,
-            min_segment_fraction=min_segment_fraction)
+            _mask(content_mask, "content mask", max_pixels), photo_shape=content_photo.shape[:2], working_shape=content_shape,
+            min_segment_fraction=min_segment_fraction, what=_name("content mask", content_mask))
         style_labels, style_diagnostics = clean_label_map(
-            _mask(style_mask), photo_shape=style_photo.shape[:2], working_shape=style_shape,
-            min_segment_fraction=min_segment_fraction)
+            _mask(style_mask, "style mask", max_pixels), photo_shape=style_photo.shape[:2], working_shape=style_shape,
+            min_segment_fraction=min_segment_fraction, what=_name("style mask", style_mask))
     return PreparedPair(
         content=resize_image(content_photo, content_shape), style=resize_image(style_photo, style_shape),
         content_labels=content_labels, style_labels=style_labels,

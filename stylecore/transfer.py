@@ -5,7 +5,11 @@ Two stages, as in Luan et al. (2017) and ALGORITHM.md:
 1. segmentation only (lambda = 0), at ``coarse_scale`` of the working size, from the configured
    initial image; most of the colour moves here, where an iteration is cheapest;
 2. the full loss with the matting-Laplacian photorealism term at the working size, started from
-   stage 1's float result upsampled (no 8-bit round trip, no min-max stretch).
+   stage 1's float result upsampled (no 8-bit round trip, no min-max stretch);
+
+then, optionally, the local affine finish at the working size, and the result carried to the
+output size (by default the content photo's own) by local affine colour maps fitted at the working
+size and applied to the content photo decoded once at full resolution (:mod:`stylecore.local_affine`).
 """
 
 from __future__ import annotations
@@ -21,13 +25,16 @@ import scipy.sparse
 from stylecore.colour_transfer import colour_statistics_transfer
 from stylecore.config import TransferConfig
 from stylecore.errors import OptimisationError
-from stylecore.extractors import FeatureExtractor, layer_choice, load_extractor
-from stylecore.images import resize_image
+from stylecore.architectures import layer_choice
+from stylecore.extractors import FeatureExtractor, load_extractor
+from stylecore.images import read_image, resize_image, to_uint8, working_shape
 from stylecore.laplacian import matting_laplacian
+from stylecore.local_affine import apply_local_affine, fit_local_affine, local_affine_smoothing
 from stylecore.masks import PairDiagnostics
 from stylecore.objective import StageObjective
 from stylecore.optimise import minimise
-from stylecore.pair import ImageSource, PreparedPair, prepare_pair
+from stylecore.output import PhotoMetadata, read_metadata
+from stylecore.pair import ImageSource, PreparedPair, prepare_pair, probe_pair
 
 Progress = Callable[[int, int, int, dict[str, float]], None]
 """Called after every iteration with (stage, iteration, stage's iteration budget, losses)."""
@@ -38,7 +45,12 @@ class TransferResult:
     """A transfer's output image and everything needed to trace and judge it."""
 
     image: np.ndarray
-    """(H, W, 3) float32 RGB in [0, 1], the content photo's working size."""
+    """(h, w, 3) float32 RGB in [0, 1] at the working size: the optimised (and finished) result,
+    which the metrics score."""
+    output: np.ndarray
+    """(H, W, 3) uint8 RGB at the output size: the image to write."""
+    content_metadata: PhotoMetadata
+    """The content photo's ICC profile and EXIF, for the written output."""
     config: TransferConfig
     diagnostics: PairDiagnostics
     history: list[dict[str, float]]
@@ -46,7 +58,7 @@ class TransferResult:
     stages: list[dict[str, Any]]
     """Per stage: "stage", "iterations", "seconds", final "losses", "height", "width"."""
     timings: dict[str, float]
-    """Seconds: "prepare", "laplacian", "stage1", "stage2", "total"."""
+    """Seconds: "prepare", "laplacian", "stage1", "stage2", "output", "total"."""
     content_image: np.ndarray
     style_image: np.ndarray
     content_labels: np.ndarray
@@ -57,6 +69,7 @@ class TransferResult:
     def summary(self) -> dict[str, Any]:
         """JSON-ready record of the configuration, mask diagnostics, stages and timings."""
         return {"config": self.config.to_dict(), "config_hash": self.config.config_hash(),
+                "working_shape": list(self.image.shape[:2]), "output_shape": list(self.output.shape[:2]),
                 "diagnostics": self.diagnostics.to_dict(), "stages": self.stages,
                 "timings": self.timings}
 
@@ -67,16 +80,22 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
     """Restyle ``content`` with ``style``, segment by segment when masks are given.
 
     ``extractor``: a loaded :class:`FeatureExtractor` of ``config.extractor`` (loading one is the
-    slow part; pass it in when transferring many pairs). Raises :class:`StyleCoreError`
-    subclasses with a one-sentence message for unusable input or a diverging optimisation.
+    slow part; pass it in when transferring many pairs). The pair is probed first
+    (:func:`~stylecore.pair.probe_pair`: headers only, milliseconds), so unusable files fail before
+    any extractor is loaded or run. Raises :class:`StyleCoreError` subclasses with a one-sentence
+    message for unusable input or a diverging optimisation.
     """
     started = time.perf_counter()
+    probe_pair(content, style, content_mask, style_mask, config=config)
     if extractor is None:
         extractor = load_extractor(config.extractor, seed=config.seed)
     elif extractor.name != config.extractor:
         raise ValueError(f"the extractor is {extractor.name!r} but the configuration asks for {config.extractor!r}")
-    pair = prepare_pair(content, style, content_mask, style_mask, long_side=config.size,
-                        min_segment_fraction=config.min_segment_fraction)
+    content_photo = content if isinstance(content, np.ndarray) else read_image(
+        content, what="content photo", max_pixels=config.max_image_pixels)
+    metadata = PhotoMetadata() if isinstance(content, np.ndarray) else read_metadata(content)
+    pair = prepare_pair(content_photo, style, content_mask, style_mask, long_side=config.size,
+                        min_segment_fraction=config.min_segment_fraction, max_pixels=config.max_image_pixels)
     layers = layer_choice(config.extractor, config.content_layers, config.style_layers,
                           config.style_layer_weights)
     timings = {"prepare": time.perf_counter() - started}
@@ -115,11 +134,35 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
     timings["laplacian"] = time.perf_counter() - laplacian_started
     stage2 = run_stage(2, pair, resize_image(stage1, pair.content.shape[:2]), config.stage2_iterations,
                        laplacian=laplacian)
+    if config.finish == "local_affine":
+        stage2 = local_affine_smoothing(pair.content, stage2, radius=config.affine_radius,
+                                        epsilon=config.affine_epsilon)
+    output_started = time.perf_counter()
+    output = output_image(stage2, pair.content, content_photo, config)
+    timings["output"] = time.perf_counter() - output_started
     timings["total"] = time.perf_counter() - started
-    return TransferResult(image=stage2, config=config, diagnostics=pair.diagnostics, history=history,
+    return TransferResult(image=stage2, output=output, content_metadata=metadata, config=config, diagnostics=pair.diagnostics, history=history,
                           stages=stages, timings=timings, content_image=pair.content, style_image=pair.style,
                           content_labels=pair.content_labels, style_labels=pair.style_labels,
                           laplacian=laplacian)
+
+
+def output_image(result: np.ndarray, content: np.ndarray, content_photo: np.ndarray, config: TransferConfig, *,
+                 dtype: type[np.generic] = np.uint8) -> np.ndarray:
+    """``result`` (h, w, 3), fitted against ``content`` (h, w, 3), carried to ``config.output_size``.
+
+    ``content_photo``: the content at its own size (H, W, 3). Returns (H', W', 3) ``dtype`` (uint8,
+    or float32 in [0, 1] for scoring): ``result`` itself when the output size is the working size,
+    else the local affine maps fitted at the working size applied to the content photo (resized
+    first when the output size is not its own).
+    """
+    photo_shape = content_photo.shape[:2]
+    shape = photo_shape if config.output_size == "content" else working_shape(*photo_shape, config.output_size)
+    if shape == result.shape[:2]:
+        return to_uint8(result) if dtype == np.uint8 else result.astype(dtype)
+    coefficients = fit_local_affine(content, result, radius=config.affine_radius, epsilon=config.affine_epsilon)
+    guide = content_photo if shape == photo_shape else resize_image(content_photo, shape)
+    return apply_local_affine(coefficients, guide, dtype=dtype)
 
 
 def initial_image(pair: PreparedPair, config: TransferConfig) -> np.ndarray:

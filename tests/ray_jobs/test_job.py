@@ -172,7 +172,9 @@ def test_images_are_complete_pngs_with_the_recorded_hash_and_no_partial_files(fi
         with Image.open(path) as image:
             pixels = np.asarray(image)
         assert pixels.shape == (row["output_height"], row["output_width"], 3)
-        assert max(pixels.shape[:2]) == CONFIG.size and pixels.std() > 1.0
+        with Image.open(row["content_path"]) as content:  # written at the content photo's own size
+            assert pixels.shape[:2] == (content.height, content.width) and pixels.std() > 1.0
+        assert max(row["working_height"], row["working_width"]) == CONFIG.size
     assert not list(output.rglob(".*partial*"))
 
 
@@ -224,12 +226,14 @@ def test_changing_one_input_redoes_only_its_row(first_run, data_root, output_cop
 
 def test_changing_one_rows_configuration_redoes_only_that_row(data_root, output_copy, tmp_path):
     manifest = write_manifest(tmp_path / "good.jsonl", manifest_rows(
-        with_errors=False, overrides={"pair01": {"stage2_iterations": 2}}))
+        with_errors=False, overrides={"pair01": {"stage2_iterations": 2, "output_size": 96}}))
     summary, _ = run(manifest, data_root, output_copy)
     rows = rows_of(summary)
     assert {row_id: row["status"] for row_id, row in rows.items()} == {"pair01": "ok", "pair02": "skipped"}
-    assert rows["pair01"]["config_hash"] == CONFIG.replace(stage2_iterations=2).config_hash()
+    assert rows["pair01"]["config_hash"] == CONFIG.replace(stage2_iterations=2, output_size=96).config_hash()
     assert rows["pair01"]["stage2_iterations_run"] <= 2
+    with Image.open(output_copy / rows["pair01"]["output_path"]) as image:
+        assert image.size == (rows["pair01"]["output_width"], rows["pair01"]["output_height"]) == (96, 60)
 
 
 def test_force_redoes_every_row_and_a_torn_image_is_not_trusted(data_root, output_copy, tmp_path):

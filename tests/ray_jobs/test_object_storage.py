@@ -56,7 +56,7 @@ def buckets(object_store) -> dict[str, str]:
 def render(ray_address: str, manifest: str, data_root: str, output: str, *extra: str,
            environment: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "ray_jobs.render", manifest, "--data-root", data_root, "--output", output,
-               "--address", ray_address, "--smoke", "--limit", "2", "--stage1-iterations", "2",
+               "--address", ray_address, "--smoke", "--limit", "2", "--output-size", "64", "--stage1-iterations", "2",
                "--stage2-iterations", "2", *extra]
     return subprocess.run(command, capture_output=True, text=True, timeout=300,
                           env={**os.environ, **(environment or {})})

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from ray_jobs.report import build_report, main
+from ray_jobs.report import build_report, main, write_thumbnail
 from ray_jobs.run_summary import format_value
 from ray_jobs.schema import METADATA_SCHEMA, SCHEMA_VERSION, metric_column
 from stylecore.colour_transfer import colour_statistics_transfer
@@ -177,3 +177,17 @@ def test_rebuilding_keeps_fresh_thumbnails_and_redoes_changed_ones(small_run, tm
     assert kept.stat().st_mtime == 1 and kept.read_bytes() == kept_bytes
     with Image.open(changed) as thumbnail:
         assert np.asarray(thumbnail).max() < 10
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_thumbnail_of_a_full_resolution_output_matches_a_direct_resize(tmp_path, suffix):
+    rows, columns = np.mgrid[0:3000, 0:4000]
+    pixels = np.stack([rows * 255 // 3000, columns * 255 // 4000, (rows + columns) * 255 // 7000],
+                      axis=2).astype(np.uint8)
+    source = tmp_path / f"large{suffix}"
+    Image.fromarray(pixels).save(source, quality=95)
+    assert write_thumbnail(source, tmp_path / "thumbnail.jpg", mask=False)
+    with Image.open(tmp_path / "thumbnail.jpg") as thumbnail:
+        assert thumbnail.size == (213, 160)
+        direct = Image.fromarray(pixels).resize(thumbnail.size, Image.Resampling.LANCZOS)
+        assert np.abs(np.asarray(thumbnail, int) - np.asarray(direct, int)).mean() < 2.0

@@ -3,11 +3,13 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from tests.conftest import example_pair_paths
+from tests.stylecore.test_images import bomb_png
 
 
 def run_cli(*arguments: str) -> subprocess.CompletedProcess:
@@ -24,10 +26,13 @@ def test_transfer_writes_png_and_sidecar(tmp_path):
                         "--stage2-iterations", "5", "--seed", "3")
     assert completed.returncode == 0, completed.stderr
     assert "stage 2" in completed.stderr
+    assert "absl" not in completed.stderr and "oneDNN" not in completed.stderr  # TensorFlow's start-up lines
     image = np.asarray(Image.open(output))
-    assert image.shape[2] == 3 and max(image.shape[:2]) == 64
+    content_size = Image.open(paths["content"]).size
+    assert image.shape == (content_size[1], content_size[0], 3)  # the content photo's own size
     sidecar = json.loads(output.with_suffix(".json").read_text())
     assert sidecar["config"]["size"] == 64 and sidecar["config"]["seed"] == 3
+    assert max(sidecar["working_shape"]) == 64 and sidecar["output_shape"] == list(image.shape[:2])
     assert [stage["stage"] for stage in sidecar["stages"]] == [1, 2]
     assert len(sidecar["history"]) == sum(stage["iterations"] for stage in sidecar["stages"])
 
@@ -36,13 +41,84 @@ def test_bad_input_is_one_sentence_not_a_traceback(tmp_path):
     completed = run_cli("transfer", "--content", str(tmp_path / "missing.png"), "--style",
                         str(tmp_path / "missing.png"), "--output", str(tmp_path / "out.png"), "--size", "64")
     assert completed.returncode == 2
-    assert "image not found" in completed.stderr and "Traceback" not in completed.stderr
+    assert "content photo not found" in completed.stderr and "Traceback" not in completed.stderr
     assert not (tmp_path / "out.png").exists()
+
+
+def test_output_size_and_format_follow_the_options(tmp_path):
+    paths = example_pair_paths(5)
+    output = tmp_path / "out.jpg"
+    completed = run_cli("transfer", "--content", str(paths["content"]), "--style", str(paths["style"]),
+                        "--output", str(output), "--size", "64", "--output-size", "300", "--jpeg-quality", "80",
+                        "--stage1-iterations", "3", "--stage2-iterations", "2", "--quiet")
+    assert completed.returncode == 0, completed.stderr
+    with Image.open(output) as written:
+        assert written.format == "JPEG" and max(written.size) == 300
+    assert "(300x225, optimised at 64x48)" in completed.stderr
+
+
+def test_an_unwritable_format_is_one_sentence_before_any_work(tmp_path):
+    paths = example_pair_paths(5)
+    completed = run_cli("transfer", "--content", str(paths["content"]), "--style", str(paths["style"]),
+                        "--output", str(tmp_path / "out.gif"), "--size", "64")
+    assert completed.returncode == 2 and "Traceback" not in completed.stderr
+    assert completed.stderr.strip().count("\n") == 0 and "extension must be one of" in completed.stderr
+    assert "stage 1" not in completed.stderr and not list(tmp_path.iterdir())
 
 
 def test_help_lists_every_configuration_option():
     completed = run_cli("transfer", "--help")
     assert completed.returncode == 0
     for option in ("--size", "--extractor", "--weights", "--stage1-iterations", "--stage2-iterations",
-                   "--seed", "--photorealism-weight", "--content-only-policy"):
+                   "--seed", "--photorealism-weight", "--content-only-policy", "--output-size",
+                   "--affine-radius", "--affine-epsilon", "--finish", "--jpeg-quality"):
         assert option in completed.stdout
+
+
+def refused_inputs(folder: Path) -> dict[str, list[str]]:
+    """Per kind of bad input, the transfer arguments that give it; every file is made here with Pillow."""
+    paths = example_pair_paths(2)
+    content, style = str(paths["content"]), str(paths["style"])
+    width, height = Image.open(paths["content"]).size
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "notes.png").write_text("not a photo")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3)).astype(np.uint8)).save(folder / "whole.png")
+    (folder / "truncated.png").write_bytes((folder / "whole.png").read_bytes()[:5000])
+    bomb_png(folder / "bomb.png", 50000, 50000)
+    Image.new("RGB", (3, 3), (200, 100, 50)).save(folder / "tiny.png")
+    Image.new("RGB", (3000, 40), (200, 100, 50)).save(folder / "panorama.png")
+    Image.new("RGB", (width // 2, height), (0, 0, 255)).save(folder / "half_width_mask.png")
+    Image.new("RGB", (width, height), (200, 120, 40)).save(folder / "orange_mask.png")
+    masks = ["--content-mask", str(paths["content_mask"]), "--style-mask", str(paths["style_mask"])]
+    return {
+        "missing": ["--content", str(folder / "missing.png"), "--style", style],
+        "empty": ["--content", str(folder / "empty.png"), "--style", style],
+        "not an image": ["--content", content, "--style", str(folder / "notes.png")],
+        "truncated": ["--content", str(folder / "truncated.png"), "--style", style],
+        "decompression bomb": ["--content", str(folder / "bomb.png"), "--style", style],
+        "over the pixel option": ["--content", content, "--style", style, "--max-image-pixels", "1000"],
+        "tiny": ["--content", str(folder / "tiny.png"), "--style", style],
+        "narrow panorama": ["--content", content, "--style", str(folder / "panorama.png")],
+        "mask of another shape": ["--content", content, "--style", style, "--content-mask",
+                                  str(folder / "half_width_mask.png"), "--style-mask", str(paths["style_mask"])],
+        "mask off the palette": ["--content", content, "--style", style, "--content-mask",
+                                 str(folder / "orange_mask.png"), "--style-mask", str(paths["style_mask"])],
+        "one mask only": ["--content", content, "--style", style, *masks[:2]],
+        "zero size": ["--content", content, "--style", style, *masks, "--size", "0"],
+        "zero iterations": ["--content", content, "--style", style, "--stage2-iterations", "0"],
+        "NaN weight": ["--content", content, "--style", style, "--tv-weight", "nan"],
+        "coarse scale above 1": ["--content", content, "--style", style, "--coarse-scale", "1.5"],
+        "unknown layer": ["--content", content, "--style", style, "--style-layers", "conv1,fire10"],
+        "not a number": ["--content", content, "--style", style, "--size", "large"],
+        "size beyond memory": ["--content", content, "--style", style, "--size", "100000000"],  # 5 PB of labels
+    }
+
+
+def test_every_refused_kind_is_one_line_with_status_2_and_no_output(tmp_path):
+    for kind, arguments in refused_inputs(tmp_path).items():
+        output = tmp_path / "out.png"
+        completed = run_cli("transfer", *arguments, "--output", str(output))
+        lines = completed.stderr.splitlines()
+        assert completed.returncode == 2, (kind, completed.stderr)
+        assert len(lines) == 1 and lines[0].startswith("stylecore"), (kind, completed.stderr)
+        assert "Traceback" not in completed.stderr and not output.exists(), kind

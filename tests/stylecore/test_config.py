@@ -1,11 +1,14 @@
 """The configuration object: defaults in one place, JSON round trip, stable hash, validation."""
 
+import dataclasses
 import json
 import subprocess
 import sys
+import typing
 
 import pytest
 
+from stylecore import config as config_module
 from stylecore.config import TransferConfig
 
 
@@ -25,7 +28,7 @@ def test_hash_is_stable_across_processes():
 def test_invalid_values_and_unknown_keys_are_refused():
     with pytest.raises(ValueError, match="coarse_scale"):
         TransferConfig(coarse_scale=0.0)
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match="one weight per style layer"):
         TransferConfig(style_layers=("conv1",), style_layer_weights=(1.0, 2.0))
     with pytest.raises(ValueError, match="unknown configuration key"):
         TransferConfig().replace(colour="red")
@@ -46,3 +49,61 @@ def test_stages_smaller_than_the_network_accepts_are_refused():
     with pytest.raises(ValueError, match="at least 32 px"):
         TransferConfig(size=48, coarse_scale=0.5)
     assert TransferConfig(size=48, coarse_scale=1.0).size == 48
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"size": 0}, r"size must be in \[1, inf\), got 0"),
+    ({"size": -64}, r"size must be in \[1, inf\), got -64"),
+    ({"stage1_iterations": 0}, r"stage1_iterations must be in \[1, inf\), got 0"),
+    ({"stage2_iterations": -1}, r"stage2_iterations must be in \[1, inf\), got -1"),
+    ({"content_weight": float("nan")}, r"content_weight must be in \[0.0, inf\), got nan"),
+    ({"style_weight": -3.0}, r"style_weight must be in \[0.0, inf\), got -3.0"),
+    ({"tv_weight": float("inf")}, r"tv_weight must be in \[0.0, inf\), got inf"),
+    ({"photorealism_weight": -1.0}, r"photorealism_weight must be in \[0.0, inf\)"),
+    ({"coarse_scale": 1.5}, r"coarse_scale must be in \(0.0, 1.0\], got 1.5"),
+    ({"coarse_scale": float("nan")}, r"coarse_scale must be in \(0.0, 1.0\], got nan"),
+    ({"tolerance": 1.0}, r"tolerance must be in \[0.0, 1.0\), got 1.0"),
+    ({"seed": -1}, r"seed must be in \[0, 4294967295\], got -1"),
+    ({"min_segment_fraction": 0.9}, r"min_segment_fraction must be in \[0.0, 0.5\], got 0.9"),
+    ({"laplacian_epsilon": 0.0}, r"laplacian_epsilon must be in \(0.0, inf\), got 0.0"),
+    ({"laplacian_radius": 0}, r"laplacian_radius must be in \[1, 10\], got 0"),
+    ({"max_image_pixels": 0}, r"max_image_pixels must be in \[1, inf\), got 0"),
+    ({"style_layers": ("conv1", "fire10")}, r"style_layers must name one or more layers of squeezenet "
+                                            r"\(conv1, fire2, .*, fire9\), got conv1, fire10"),
+    ({"content_layers": ()}, r"content_layers must name one or more layers of squeezenet .* got none"),
+    ({"extractor": "vgg19", "content_layers": ("fire3",)}, r"content_layers must name one or more layers of "
+                                                           r"vgg19 \(block1_conv1, .*\), got fire3"),
+    ({"style_layer_weights": (1.0, 1.0)}, r"style_layer_weights must have one weight per style layer \(5: conv1"),
+    ({"style_layers": ("conv1",), "style_layer_weights": (float("nan"),)}, r"style_layer_weights must each be in "
+                                                                           r"\[0, inf\), got nan"),
+])
+def test_every_option_out_of_range_is_refused_naming_it_and_its_range(changes, message):
+    with pytest.raises(ValueError, match=message):
+        TransferConfig().replace(**changes)
+
+
+def test_layer_names_are_judged_without_tensorflow():
+    code = ("import sys; from stylecore.config import TransferConfig\n"
+            "try:\n    TransferConfig(style_layers=('fire10',))\nexcept ValueError:\n    pass\n"
+            "print('tensorflow' in sys.modules)")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert other.stdout.strip() == "False"
+
+
+def test_every_numeric_option_has_a_range():
+    """A new int or float field must say its valid range in config._RANGES (it is then refused outside it)."""
+    hints = typing.get_type_hints(TransferConfig)
+    numeric = {field.name for field in dataclasses.fields(TransferConfig) if hints[field.name] in (int, float)}
+    assert numeric == set(config_module._RANGES)
+
+
+def test_output_size_is_the_content_photos_own_or_a_long_side():
+    assert TransferConfig().output_size == "content"
+    sized = TransferConfig(output_size=1400)
+    assert TransferConfig.from_dict(json.loads(sized.to_json())) == sized
+    assert sized.config_hash() != TransferConfig().config_hash()
+    for bad in ("large", 0, 2.5, True):
+        with pytest.raises(ValueError, match="output_size"):
+            TransferConfig(output_size=bad)
+    with pytest.raises(ValueError, match="affine_epsilon"):
+        TransferConfig(affine_epsilon=0.0)

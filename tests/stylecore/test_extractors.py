@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from stylecore.architectures import layer_names, minimum_input_side
 from stylecore.errors import WeightsError
 from stylecore.extractors import SQUEEZENET_FILE, find_squeezenet_weights, load_extractor
 from tests.conftest import WEIGHTS_DIR
@@ -68,3 +69,17 @@ def test_vgg19_random_weights_give_the_original_layers():
     assert vgg.weights_sha256 is None
     with pytest.raises(WeightsError, match="not found"):
         load_extractor("vgg19", weights="/nonexistent/vgg19.h5")
+
+
+@pytest.mark.parametrize("name", ["squeezenet", "vgg19"])
+def test_layer_table_matches_the_built_networks(name, squeezenet):
+    """architectures.py judges options and photo sizes without TensorFlow: its table must be the network."""
+    extractor = squeezenet if name == "squeezenet" else load_extractor("vgg19", weights="random")
+    assert extractor.layers == layer_names(name)
+    for layer in layer_names(name):
+        side = minimum_input_side(name, [layer])
+        single = extractor.with_layers([layer])
+        assert tuple(single(tf.zeros((1, side, side + 5, 3)))[layer].shape[1:2]) == (1,)
+        if side > 1:
+            with pytest.raises(tf.errors.OpError):
+                single(tf.zeros((1, side - 1, side + 5, 3)))

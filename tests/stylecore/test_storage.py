@@ -88,7 +88,7 @@ def test_transfer_reads_from_one_bucket_and_writes_to_another(object_store, caps
     output = f"{object_store.bucket('transfer-out')}/results/pair01.png"
     status = main(["transfer", "--content", inputs["content"], "--style", inputs["style"],
                    "--content-mask", inputs["content_mask"], "--style-mask", inputs["style_mask"],
-                   "--output", output, "--storage-endpoint", object_store.endpoint, "--size", "64",
+                   "--output", output, "--storage-endpoint", object_store.endpoint, "--size", "64", "--output-size", "64",
                    "--coarse-scale", "1", "--stage1-iterations", "2", "--stage2-iterations", "2", "--quiet"])
     assert status == 0, capsys.readouterr().err
     with Image.open(io.BytesIO(read_bytes(output))) as image:

@@ -1,10 +1,18 @@
 """End to end on a real example pair at about 128 px."""
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from PIL import Image
 
+from stylecore.colour import srgb_to_lab
 from stylecore.config import TransferConfig
+from stylecore.errors import InputImageError
 from stylecore.extractors import load_extractor
+from stylecore.images import resize_image, to_uint8
 from stylecore.laplacian import matting_laplacian
 from stylecore.transfer import transfer
 from tests.conftest import example_pair_paths
@@ -57,3 +65,86 @@ def test_coarse_stage_runs_at_the_smaller_size_and_default_init_is_colour_transf
     assert max(coarse["height"], coarse["width"]) == 48 and max(full["height"], full["width"]) == 96
     summary = result.summary()
     assert summary["config"]["init"] == "colour_transfer" and summary["config_hash"] == config.config_hash()
+
+
+def channel_spread(image: np.ndarray) -> float:
+    """Mean absolute difference between colour channels: 0 for a grey image."""
+    return float(np.abs(image - image.mean(axis=2, keepdims=True)).mean())
+
+
+@pytest.mark.parametrize("policy", ["global_style", "content_only"])
+def test_grey_content_with_masks_sharing_no_label_follows_the_policy(tmp_path, squeezenet, policy):
+    paths = example_pair_paths(1)
+    grey = Image.open(paths["content"]).convert("L")
+    grey.save(tmp_path / "grey.png")
+    Image.new("RGB", grey.size, (0, 0, 255)).save(tmp_path / "blue.png")
+    Image.new("RGB", Image.open(paths["style"]).size, (0, 255, 0)).save(tmp_path / "green.png")
+    config = SMALL.replace(size=64, stage1_iterations=5, stage2_iterations=3, init="colour_transfer",
+                           content_only_policy=policy)
+    result = transfer(tmp_path / "grey.png", paths["style"], tmp_path / "blue.png", tmp_path / "green.png",
+                      config=config, extractor=squeezenet)
+    assert result.diagnostics.matched == () and result.diagnostics.content_only == ("blue",)
+    style_losses = [record["style"] for record in result.history]
+    assert channel_spread(result.content_image) < 1e-6
+    if policy == "global_style":  # the whole style photo styles the whole grey content: colour appears
+        assert min(style_losses) > 0.0 and channel_spread(result.image) > 0.02
+    else:  # nothing styles it: no style term, and the result stays grey
+        assert max(style_losses) == 0.0 and channel_spread(result.image) < 0.005
+
+
+def test_narrow_panorama_is_refused_before_any_extractor_work(tmp_path):
+    Image.new("RGB", (2000, 40), (90, 120, 150)).save(tmp_path / "panorama.png")
+    config = SMALL.replace(size=700, coarse_scale=0.5)
+    with pytest.raises(InputImageError, match="coarsest stage .* under the 15 px that squeezenet's layers need"
+                                              ".* raise --size to at least 1500"):
+        transfer(tmp_path / "panorama.png", example_pair_paths(1)["style"], config=config,
+                 extractor=None)  # refused by the header probe: no extractor is ever loaded
+
+
+def test_the_output_is_the_content_photos_own_size_and_follows_output_size(squeezenet):
+    config = SMALL.replace(size=64, stage1_iterations=5, stage2_iterations=3)
+    result = transfer(**example_pair_paths(1), config=config, extractor=squeezenet)
+    assert result.image.shape == (40, 64, 3)
+    assert result.output.shape == (437, 700, 3) and result.output.dtype == np.uint8  # in1.png is 700 x 437
+    shrunk = resize_image(result.output.astype(np.float32) / 255.0, result.image.shape[:2])
+    delta_e = np.linalg.norm(srgb_to_lab(shrunk) - srgb_to_lab(result.image), axis=-1)
+    assert np.median(delta_e) < 1.5  # the full-size output is the working result, with the photo's detail
+    assert result.summary()["output_shape"] == [437, 700] and result.summary()["working_shape"] == [40, 64]
+    assert transfer(**example_pair_paths(1), config=config.replace(output_size=300),
+                    extractor=squeezenet).output.shape == (187, 300, 3)
+    at_working_size = transfer(**example_pair_paths(1), config=config.replace(output_size=64), extractor=squeezenet)
+    np.testing.assert_array_equal(at_working_size.output, to_uint8(at_working_size.image))
+
+
+MEMORY_CHILD = """
+import json, resource, sys
+from stylecore.config import TransferConfig
+from stylecore.transfer import transfer
+from stylecore.extractors import load_extractor
+content, style = sys.argv[1:3]
+config = TransferConfig(size=64, coarse_scale=1.0, stage1_iterations=3, stage2_iterations=2, init="content")
+extractor = load_extractor("squeezenet")
+transfer(content, style, config=config.replace(output_size=128), extractor=extractor)  # every code path once
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = transfer(content, style, config=config, extractor=extractor)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"growth_kib": after - before, "shape": result.output.shape}))
+"""
+
+
+def test_memory_grows_with_the_output_by_tens_of_bytes_per_pixel(tmp_path):
+    """A 4 MP photo on a 64 px optimisation, in a fresh process: the peak resident memory of the
+    full-size step grows by the decoded photo and the output (18 bytes per pixel measured: float32
+    photo 12, uint8 output 3, transient copies), not by the optimisation's kilobytes per working
+    pixel nor by full-size maps of the 12 coefficients (48 bytes per pixel more)."""
+    paths = example_pair_paths(1)
+    with Image.open(paths["content"]) as small:
+        large = small.convert("RGB").resize((2600, 1623), Image.Resampling.LANCZOS)
+    large.save(tmp_path / "large.png", compress_level=1)
+    completed = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(tmp_path / "large.png"),
+                                str(paths["style"])], capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr
+    figures = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert figures["shape"] == [1623, 2600, 3]
+    bytes_per_pixel = figures["growth_kib"] * 1024 / (2600 * 1623)
+    assert bytes_per_pixel < 60, f"peak memory grew {bytes_per_pixel:.0f} bytes per output pixel"

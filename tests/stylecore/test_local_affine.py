@@ -1,0 +1,87 @@
+"""Local affine colour models: known recolourings fitted back, and carried to a larger size."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stylecore.images import resize_image, to_uint8
+from stylecore.local_affine import apply_coefficients, apply_local_affine, fit_local_affine, local_affine_smoothing
+from stylecore.metrics import photorealism_energy
+
+SLOPES = np.array([[0.8, 0.1, 0.0], [0.05, 0.7, 0.1], [0.0, 0.2, 0.6]])
+OFFSETS = np.array([0.05, 0.0, 0.02])
+"""With SLOPES, maps [0, 1]^3 into [0, 1]^3 (no clipping), as OTHER_SLOPES and OTHER_OFFSETS do."""
+OTHER_SLOPES = np.array([[0.3, 0.0, 0.2], [0.1, 0.5, 0.0], [0.2, 0.1, 0.4]])
+OTHER_OFFSETS = np.array([0.4, 0.0, 0.3])
+
+
+def noise(shape, seed=0):
+    """Colour noise: every window has a well-conditioned colour covariance."""
+    return np.random.default_rng(seed).uniform(0.0, 1.0, (*shape, 3)).astype(np.float32)
+
+
+def recoloured(image, slopes, offsets):
+    return (image.astype(np.float64) @ slopes + offsets).astype(np.float32)
+
+
+def test_a_global_affine_recolouring_is_fitted_exactly():
+    content = noise((40, 50))
+    coefficients = fit_local_affine(content, recoloured(content, SLOPES, OFFSETS), radius=1, epsilon=1e-9)
+    assert coefficients.shape == (40, 50, 4, 3) and coefficients.dtype == np.float32
+    np.testing.assert_allclose(coefficients[:, :, :3], np.broadcast_to(SLOPES, (40, 50, 3, 3)), atol=1e-4)
+    np.testing.assert_allclose(coefficients[:, :, 3], np.broadcast_to(OFFSETS, (40, 50, 3)), atol=1e-4)
+    np.testing.assert_allclose(apply_coefficients(coefficients, content), recoloured(content, SLOPES, OFFSETS),
+                               atol=1e-4)
+
+
+@pytest.mark.parametrize("radius", [1, 2])
+def test_a_piecewise_recolouring_is_fitted_exactly_away_from_its_edge(radius):
+    content = noise((30, 60), seed=1)
+    target = recoloured(content, SLOPES, OFFSETS)
+    target[:, 30:] = recoloured(content[:, 30:], OTHER_SLOPES, OTHER_OFFSETS)
+    coefficients = fit_local_affine(content, target, radius=radius, epsilon=1e-9)
+    fitted = apply_coefficients(coefficients, content)
+    reach = 2 * radius  # a window of radius r, then the mean over the windows covering a pixel
+    np.testing.assert_allclose(fitted[:, :30 - reach], target[:, :30 - reach], atol=1e-4)
+    np.testing.assert_allclose(fitted[:, 30 + reach:], target[:, 30 + reach:], atol=1e-4)
+    assert np.abs(fitted[:, 30 - reach:30 + reach] - target[:, 30 - reach:30 + reach]).max() > 0.01
+
+
+def test_the_regulariser_flattens_windows_flatter_than_it():
+    variation = 0.001 * noise((20, 20))  # a variance of about 1e-7 per channel
+    target = recoloured(variation, SLOPES * 50, OFFSETS)  # a steep map of the tiny variations
+    flat = fit_local_affine(0.5 + variation, target, radius=1, epsilon=1e-2)
+    assert np.abs(flat[:, :, :3]).max() < 0.01
+    assert (apply_coefficients(flat, 0.5 + variation).std(axis=(0, 1)) < 0.3 * target.std(axis=(0, 1))).all()
+    steep = fit_local_affine(0.5 + variation, target, radius=1, epsilon=1e-12)
+    np.testing.assert_allclose(apply_coefficients(steep, 0.5 + variation), target, atol=1e-3)
+
+
+def test_a_recolouring_carried_to_four_times_the_size_stays_that_recolouring():
+    large = resize_image(noise((30, 40), seed=2), (240, 320))  # smooth detail the small copy cannot hold
+    small = resize_image(large, (60, 80))
+    coefficients = fit_local_affine(small, recoloured(small, SLOPES, OFFSETS), radius=1, epsilon=1e-6)
+    output = apply_local_affine(coefficients, large)
+    assert output.shape == (240, 320, 3) and output.dtype == np.uint8
+    expected = to_uint8(recoloured(large, SLOPES, OFFSETS))
+    assert np.abs(output.astype(int) - expected).max() <= 2
+    same_from_bytes = apply_local_affine(coefficients, to_uint8(large))
+    assert np.abs(same_from_bytes.astype(int) - output).max() <= 2
+
+
+def test_coefficients_are_interpolated_bilinearly_between_pixel_centres():
+    coefficients = np.zeros((1, 2, 4, 3), np.float32)
+    coefficients[0, 1, 3] = 1.0  # offset 0 in the left pixel, 1 in the right one
+    output = apply_local_affine(coefficients, np.zeros((1, 8, 3), np.float32))[0, :, 0]
+    # target centres 0.5..7.5 map to source positions -0.25..1.75: clamped at both ends, linear between
+    np.testing.assert_array_equal(output, to_uint8(np.clip((np.arange(8) + 0.5) / 4 - 0.5, 0, 1)))
+
+
+def test_the_finish_removes_speckle_and_keeps_a_locally_affine_result():
+    content = np.asarray(Image.effect_mandelbrot((64, 48), (-2, -1.2, 1, 1.2), 60).convert("RGB"),
+                         np.float32) / 255.0
+    styled = np.clip(recoloured(content, SLOPES, OFFSETS), 0, 1)
+    speckled = np.clip(styled + 0.03 * np.random.default_rng(3).standard_normal(styled.shape), 0, 1)
+    finished = local_affine_smoothing(content, speckled, radius=1, epsilon=1e-4)
+    assert photorealism_energy(finished, content) < 0.2 * photorealism_energy(speckled, content)
+    assert np.abs(finished - styled).mean() < 0.6 * np.abs(speckled - styled).mean()
