@@ -17,6 +17,7 @@ Read the modules in the order a row travels through them:
 - :mod:`ray_jobs.render`: the command line (``python -m ray_jobs.render``);
 - :mod:`ray_jobs.run_summary`, :mod:`ray_jobs.report`: a run read back, summarised, and shown as
   an HTML page and a contact sheet (``python -m ray_jobs.report``).
-"""
 
-import stylecore  # noqa: F401  (quiets TensorFlow's start-up log before any module here loads it)
+The driver (manifest, fingerprints, resume, plan, metadata) never imports TensorFlow: only the
+actors do (:mod:`ray_jobs.devices`), which keeps the driver's memory and start-up small.
+"""

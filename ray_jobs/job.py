@@ -1,13 +1,18 @@
-"""One run: manifest entries in; images, a metadata file and a summary out.
+"""One run: manifest entries in; images, metadata files and a summary out.
 
-1. fingerprint every row and find the rows earlier runs already finished (:mod:`ray_jobs.resume`),
+1. take the output folder's lock (:class:`ray_jobs.metadata.OutputLock`): a second live run into
+   the same local folder is refused (an object-store output is not locked: one run per prefix is
+   the user's to ensure);
+2. fingerprint every row and find the rows earlier runs already finished (:mod:`ray_jobs.resume`),
    unless ``force``; they are recorded as ``skipped`` and not rendered again;
-2. start actors for the rest (:mod:`ray_jobs.resources`, :mod:`ray_jobs.pool`); a job whose
-   workers cannot load their extractor stops here, having written nothing;
-3. as each row finishes, write its image (``OUTPUT/images/<id>.png``, whole or not at all; in an
-   object store the worker has already written it, :mod:`ray_jobs.outputs`) and its metadata row
-   (:mod:`ray_jobs.metadata`), and print a progress line;
-4. stop the actors; write the metadata file a last time, also when interrupted.
+3. plan actors node by node and start them (:mod:`ray_jobs.resources`, :mod:`ray_jobs.pool`); a
+   job whose workers cannot start (weights, GPU, no room within the start timeout) stops here,
+   having written no metadata;
+4. as each row finishes, write its image (``OUTPUT/images/<id>.png``) and its automatic masks, whole
+   or not at all (in an object store the worker has already written them, :mod:`ray_jobs.outputs`),
+   and its metadata row (:mod:`ray_jobs.metadata`), and print a progress line;
+5. stop the actors; compact the metadata, also when interrupted (Ctrl-C, or SIGTERM, which the
+   command line turns into the same exception).
 
 The caller connects to Ray first (``ray.init``): :func:`run_job` uses whichever cluster is
 connected, so the command line, a notebook and the tests drive it the same way.
@@ -24,17 +29,15 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-import ray
-
-from ray_jobs.fingerprint import Fingerprint, fingerprint
+from ray_jobs.fingerprint import fingerprints
 from ray_jobs.manifest import ManifestEntry
-from ray_jobs.metadata import MetadataWriter, read_rows, run_file
+from ray_jobs.metadata import MetadataWriter, OutputLock
 from ray_jobs.outputs import workers_write_images, write_image
-from ray_jobs.pool import cluster_resources, describe_workers, render_all, start_workers, stop_workers
+from ray_jobs.pool import PoolOptions, WorkerPool, live_nodes
 from ray_jobs.progress import ProgressReporter, format_duration
-from ray_jobs.records import Record, error_columns, skipped_record
+from ray_jobs.records import Record, error_columns
 from ray_jobs.resources import plan_actors
-from ray_jobs.resume import done_rows
+from ray_jobs.resume import done_rows, skipped_rows
 from ray_jobs.worker import RenderOutcome, RenderTask, WorkerInfo
 from stylecore.errors import StorageError
 
@@ -55,7 +58,16 @@ class JobOptions:
     weights: str | None = None
     """Weights file of the job's extractor (``None``: the extractor's own lookup)."""
     flush_seconds: float = 5.0
-    """Longest time between two writes of the metadata file (:mod:`ray_jobs.metadata`)."""
+    """Longest time between two metadata part files (:mod:`ray_jobs.metadata`)."""
+    max_retries: int = 2
+    """Times a row whose worker process or node died is rendered again before it is an error row."""
+    start_timeout: float = 300.0
+    """Seconds to wait for the first actor to be up (a busy or autoscaling cluster) before giving up."""
+    row_timeout: float = 1800.0
+    """Seconds one row may take; then it is an error row and its actor is replaced."""
+    require_visible_gpu: bool = True
+    """Refuse to start when an actor holds a GPU its TensorFlow cannot see. ``False`` only where GPUs
+    are declared but absent on purpose (tests of placement on a machine without GPUs)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +80,10 @@ class JobSummary:
     failed: int
     skipped: int
     workers: tuple[WorkerInfo, ...]
-    """Each actor's report at the end of the run (empty when every row was skipped)."""
+    """Each live actor's report at the end of the run (empty when every row was skipped)."""
     seconds: float
+    replaced_workers: int = 0
+    """Actors started in place of ones that died or ran past the row timeout."""
 
 
 def new_run_id() -> str:
@@ -78,63 +92,80 @@ def new_run_id() -> str:
 
 
 def run_job(entries: Sequence[ManifestEntry], *, options: JobOptions, stream: TextIO = sys.stdout) -> JobSummary:
-    """Render ``entries`` (module docstring) on the connected Ray cluster and summarise the run."""
+    """Render ``entries`` (module docstring) on the connected Ray cluster and summarise the run.
+
+    Raises :class:`JobError` when the output folder is in use, when the workers cannot start, and
+    when a metadata file cannot be written (the files written before stay).
+    """
     started = time.monotonic()
     run_id = new_run_id()
-    fingerprints = {entry.id: fingerprint(entry) for entry in entries}
-    done = {} if options.force else _done_rows(fingerprints, output=options.output, stream=stream)
-    image_output = options.output if workers_write_images(options.output) else None
-    tasks = [RenderTask(entry, fingerprints[entry.id], run_id, image_output)
-             for entry in entries if entry.id not in done]
-    print(f"run {run_id}: {len(entries)} rows, {len(tasks)} to render, {len(done)} skipped as already done"
-          f"{' (--force redoes them)' if done else ''}", file=stream, flush=True)
-    actors = _start_actors(tasks, options=options, stream=stream) if tasks else []
-    writer = MetadataWriter(run_file(options.output, run_id), flush_seconds=options.flush_seconds)
-    for previous in done.values():
-        writer.add(skipped_record(previous, run_id=run_id))
-    progress = ProgressReporter(total=len(tasks), skipped=len(done), stream=stream)
-    try:
-        for outcome in render_all(tasks, actors):
-            record = store_image(outcome, output=options.output)
-            writer.add(record)
-            progress.row_finished(record["id"], record["status"], record["seconds"])
-        workers = tuple(describe_workers(actors)) if actors else ()
-    finally:
-        writer.flush()
-        stop_workers(actors)
+    extractor, seed = _job_extractor(entries)
+    with OutputLock(options.output, run_id):
+        prints = fingerprints(entries, weights_of=lambda name: options.weights if name == extractor else None)
+        earlier = None if options.force else done_rows(prints, output=options.output)
+        done = earlier.ids if earlier else set()
+        for path, reason in earlier.unreadable if earlier else []:
+            print(f"warning: ignoring unreadable metadata file {path} ({reason}); its rows will be redone",
+                  file=stream)
+        image_output = options.output if workers_write_images(options.output) else None
+        tasks = [RenderTask(entry, prints[entry.id], run_id, image_output=image_output,
+                            weights=options.weights if entry.config.extractor == extractor else None)
+                 for entry in entries if entry.id not in done]
+        print(f"run {run_id}: {len(entries)} rows, {len(tasks)} to render, {len(done)} skipped as already done"
+              f"{' (--force redoes them)' if done else ''}", file=stream, flush=True)
+        pool = _start_pool(tasks, extractor=extractor, seed=seed, options=options, stream=stream) if tasks else None
+        writer = MetadataWriter(options.output, run_id, flush_seconds=options.flush_seconds)
+        progress = ProgressReporter(total=len(tasks), skipped=len(done), stream=stream)
+        workers: tuple[WorkerInfo, ...] = ()
+        try:
+            if earlier and done:
+                writer.add_table(skipped_rows(earlier.done, run_id=run_id))
+            for outcome in pool.render_all(tasks, on_tick=writer.flush_if_due) if pool else ():
+                record = store_image(outcome, output=options.output)
+                writer.add(record)
+                progress.row_finished(record["id"], record["status"], record["seconds"])
+            workers = tuple(pool.describe()) if pool else ()
+            for problem in pool.start_errors if pool else ():
+                print(f"warning: an actor that came up late could not work and was stopped: {problem}", file=stream)
+        finally:
+            if pool:
+                pool.stop()
+            writer.close()
     summary = JobSummary(run_id=run_id, metadata_path=writer.path, ok=progress.done, failed=progress.failed,
-                         skipped=len(done), workers=workers, seconds=time.monotonic() - started)
+                         skipped=len(done), workers=workers, seconds=time.monotonic() - started,
+                         replaced_workers=pool.replaced if pool else 0)
+    replaced = f"; {summary.replaced_workers} worker(s) replaced" if summary.replaced_workers else ""
     print(f"finished in {format_duration(summary.seconds)}: {summary.ok} ok, {summary.failed} failed, "
-          f"{summary.skipped} skipped; metadata {summary.metadata_path}", file=stream, flush=True)
+          f"{summary.skipped} skipped{replaced}; metadata {summary.metadata_path}", file=stream, flush=True)
     return summary
 
 
-def _done_rows(fingerprints: dict[str, Fingerprint], *, output: str, stream: TextIO) -> dict[str, Record]:
-    previous, unreadable = read_rows(output)
-    for path, reason in unreadable:
-        print(f"warning: ignoring unreadable metadata file {path} ({reason}); its rows will be redone",
-              file=stream)
-    return done_rows(list(fingerprints.items()), previous, output=output)
+def _start_pool(tasks: Sequence[RenderTask], *, extractor: str, seed: int, options: JobOptions,
+                stream: TextIO) -> WorkerPool:
+    nodes = live_nodes()
+    plan = plan_actors(nodes, rows=len(tasks), size=max(task.entry.config.size for task in tasks),
+                       actors=options.actors, cpus_per_actor=options.cpus_per_actor, use_gpus=options.use_gpus)
+    shapes = "; ".join(f"{group.count} of {group.describe()}" for group in plan.groups)
+    print(f"starting {plan.count} actor(s) on {len(nodes)} node(s): {shapes}; extractor {extractor}",
+          file=stream, flush=True)
+    pool = WorkerPool(plan, nodes, PoolOptions(
+        extractor=extractor, weights=options.weights, seed=seed, start_timeout=options.start_timeout,
+        row_timeout=options.row_timeout, max_retries=options.max_retries,
+        require_visible_gpu=options.require_visible_gpu))
+    pool.start()
+    return pool
 
 
-def _start_actors(tasks: Sequence[RenderTask], *, options: JobOptions, stream: TextIO) -> list[ray.actor.ActorHandle]:
-    cpus, gpus = cluster_resources()
-    plan = plan_actors(cluster_cpus=cpus, cluster_gpus=gpus, rows=len(tasks), actors=options.actors,
-                       cpus_per_actor=options.cpus_per_actor, use_gpus=options.use_gpus)
-    extractor, seed = _job_extractor(tasks)
-    print(f"starting {plan.count} {'GPU' if plan.num_gpus else 'CPU'} actor(s), {plan.num_cpus} CPU(s) each, "
-          f"extractor {extractor}", file=stream, flush=True)
-    return start_workers(plan, extractor=extractor, weights=options.weights, seed=seed)
-
-
-def _job_extractor(tasks: Sequence[RenderTask]) -> tuple[str, int]:
-    """The extractor most rows use, which every actor loads at start, and the seed of its first row."""
-    name = collections.Counter(task.entry.config.extractor for task in tasks).most_common(1)[0][0]
-    return name, next(task.entry.config.seed for task in tasks if task.entry.config.extractor == name)
+def _job_extractor(entries: Sequence[ManifestEntry]) -> tuple[str, int]:
+    """The extractor most rows use, which every actor loads at start and ``--weights`` applies to,
+    and the seed of its first row."""
+    name = collections.Counter(entry.config.extractor for entry in entries).most_common(1)[0][0]
+    return name, next(entry.config.seed for entry in entries if entry.config.extractor == name)
 
 
 def store_image(outcome: RenderOutcome, *, output: str) -> Record:
-    """Write an ok outcome's image to ``OUTPUT/images/<id>.png`` (whole or not at all); its complete record.
+    """Write an ok outcome's image to ``OUTPUT/images/<id>.png`` and its automatic masks, if any, to
+    ``OUTPUT/masks/<id>-content.png`` and ``-style.png`` (whole or not at all); its complete record.
 
     An outcome without PNG bytes is complete already (an error, or an image its worker wrote).
     A write that fails (a full disk, no permission, a store that refuses) turns the row into an error row.
@@ -142,6 +173,6 @@ def store_image(outcome: RenderOutcome, *, output: str) -> Record:
     if outcome.png is None:
         return outcome.record
     try:
-        return {**outcome.record, **write_image(output, outcome.record["id"], outcome.png)}
+        return {**outcome.record, **write_image(output, outcome.record["id"], outcome.png, outcome.masks)}
     except (OSError, StorageError) as error:
         return {**outcome.record, **error_columns(error)}

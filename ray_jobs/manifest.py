@@ -38,6 +38,7 @@ import json
 import os
 import posixpath
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -195,3 +196,17 @@ def _row_config(overrides: Any, config: TransferConfig, *, where: str) -> Transf
         return config.replace(**overrides)
     except (ValueError, TypeError) as error:
         raise ManifestError(f"{where}: config override rejected: {error}.") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ray_jobs.manifest build ...``: write a manifest from folders (:mod:`ray_jobs.manifest_builder`)."""
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["build"]:
+        from ray_jobs.manifest_builder import build_main
+        return build_main(arguments[1:])
+    print("usage: python -m ray_jobs.manifest build [--help]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

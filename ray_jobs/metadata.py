@@ -1,38 +1,50 @@
-"""The Parquet files under ``OUTPUT/metadata/``: one per run, always complete, read together as one dataset.
+"""The Parquet files under ``OUTPUT/metadata/``: complete files only, read together as one dataset.
 
-A run's rows go to ``OUTPUT/metadata/run-<run id>.parquet``. :class:`MetadataWriter` rewrites that
-file as rows finish, whole, beside its final name and then renamed over it (:mod:`stylecore.atomic`),
-at most every ``flush_seconds`` and once more at the end. A reader, or a rerun after a crash,
-therefore sees the last complete version of the file and never a torn one; a crash loses at most
-the rows of the last ``flush_seconds``, which a rerun redoes. The temporary files start with a dot
-and do not match :data:`RUN_FILE_GLOB`, so no reader ever picks one up.
+While a run is going, :class:`MetadataWriter` writes the rows finished since its last write as a
+new part file, ``run-<run id>.part-<n>.parquet``, at most every ``flush_seconds`` and once more at
+the end; nothing written before is rewritten, so a flush costs the new rows only, however long the
+run. When the run ends (also on Ctrl-C or SIGTERM) it compacts its parts into one file,
+``run-<run id>.parquet``, and removes them. A run killed outright (SIGKILL, a lost node) leaves its
+parts: they are complete files and read like any other.
 
-One file per run (not one per row, not a shared file appended to) keeps each run's result in one
-place, keeps the file count proportional to runs, and needs no locking between runs.
+Every local file is written beside its final name under a temporary name that starts with a dot
+and does not end in ``.parquet``, then renamed over it, so neither a reader (``read_parquet(
+'OUTPUT/metadata/*.parquet')`` in DuckDB, pyarrow, pandas) nor a rerun ever sees a torn file or a
+temporary one. In an object store (``--output s3://...``) each file is one whole object put
+(:func:`stylecore.storage.write_bytes`): the object appears complete or not at all, and there are
+no temporary objects; parts are found by listing the one ``metadata/`` prefix.
+``pyarrow.dataset.dataset("s3://.../metadata")`` and DuckDB's
+``read_parquet('s3://.../metadata/*.parquet')`` read the folder as one dataset. During the instant
+between the compacted file's write and the removal of the parts a reader may see a run's rows
+twice; :func:`latest_rows` keeps one row per id.
 
-In an object store (``--output s3://...``) each write is one whole object put
-(:func:`stylecore.storage.write_bytes`): the object appears complete or the previous version stays,
-as with the rename; there are no temporary objects. ``pyarrow.dataset.dataset("s3://.../metadata")``
-and DuckDB's ``read_parquet('s3://.../metadata/*.parquet')`` read the folder as one dataset.
+:class:`OutputLock` keeps two live runs out of one local output folder; an object store cannot
+hold such a lock, so one run per output prefix is the user's to ensure there.
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
+import os
+import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from ray_jobs.errors import JobError, one_line
 from ray_jobs.records import Record
 from ray_jobs.schema import METADATA_SCHEMA
 from stylecore.errors import StorageError
-from stylecore.storage import join, list_files, resolve, write_bytes
+from stylecore.storage import is_local, join, list_files, remove, resolve, write_bytes
 
 METADATA_FOLDER = "metadata"
 RUN_FILE_GLOB = "run-*.parquet"
+LOCK_FILE = ".lock"
 
 
 def metadata_folder(output: str) -> str:
@@ -41,57 +53,161 @@ def metadata_folder(output: str) -> str:
 
 
 def run_file(output: str, run_id: str) -> str:
-    """The metadata file of run ``run_id``."""
+    """The compacted metadata file of run ``run_id``."""
     return join(metadata_folder(output), f"run-{run_id}.parquet")
 
 
-def write_rows(path: str, rows: Iterable[Record]) -> None:
-    """Write ``rows`` as one Parquet file with :data:`METADATA_SCHEMA`, whole or not at all."""
-    table = pa.Table.from_pylist(list(rows), schema=METADATA_SCHEMA)
+def part_file(output: str, run_id: str, number: int) -> str:
+    """Part ``number`` (from 1) of run ``run_id``, written while the run goes on."""
+    return join(metadata_folder(output), f"run-{run_id}.part-{number:05d}.parquet")
+
+
+def write_table(path: str, table: pa.Table) -> None:
+    """Write ``table`` as one Parquet file, whole or not at all (module docstring)."""
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     write_bytes(path, buffer.getvalue())
 
 
-def read_rows(output: str) -> tuple[list[Record], list[tuple[str, str]]]:
-    """Every row of every run file in ``output``, in the current schema (a column a file lacks is null).
+def write_rows(path: str, rows: Iterable[Record]) -> None:
+    """Write ``rows`` as one Parquet file with :data:`METADATA_SCHEMA`, whole or not at all."""
+    write_table(path, pa.Table.from_pylist(list(rows), schema=METADATA_SCHEMA))
 
-    Returns (rows, unreadable) where ``unreadable`` lists (file, reason) for files that cannot be
-    read; their rows are left out, so a rerun redoes those rows rather than trusting them.
+
+def metadata_files(output: str) -> list[str]:
+    """Every run and part file of ``output``, sorted by name (so by run start time)."""
+    return list_files(metadata_folder(output), RUN_FILE_GLOB)
+
+
+def read_table(output: str, columns: Sequence[str] | None = None) -> tuple[pa.Table, list[tuple[str, str]]]:
+    """``columns`` (default: all) of every metadata file in ``output``, in the current schema.
+
+    A column a file lacks (an older schema version) reads as null. Returns (table, unreadable),
+    where ``unreadable`` lists (file, reason) for files that cannot be read; their rows are left
+    out, so a rerun redoes those rows rather than trusting them.
     """
-    rows: list[Record] = []
-    unreadable: list[tuple[str, str]] = []
-    for path in list_files(metadata_folder(output), RUN_FILE_GLOB):
+    schema = METADATA_SCHEMA if columns is None else pa.schema([METADATA_SCHEMA.field(name) for name in columns])
+    tables, unreadable = [], []
+    for path in metadata_files(output):
         try:
             filesystem, within = resolve(path)
-            table = ds.dataset(within, filesystem=filesystem, format="parquet", schema=METADATA_SCHEMA).to_table()
-            rows.extend(table.to_pylist())
+            tables.append(ds.dataset(within, filesystem=filesystem, format="parquet", schema=schema).to_table())
         except (OSError, pa.ArrowException, StorageError) as error:
             unreadable.append((path, " ".join(str(error).split())))
-    return rows, unreadable
+    return (pa.concat_tables(tables) if tables else schema.empty_table()), unreadable
+
+
+def latest_rows(table: pa.Table) -> pa.Table:
+    """The last row of each id in ``table``'s order (files sorted by name, rows in file order)."""
+    numbered = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
+    last = numbered.group_by("id", use_threads=False).aggregate([("_row", "max")])["_row_max"]
+    return table.take(pc.take(last, pc.sort_indices(last)))
 
 
 class MetadataWriter:
-    """Collects a run's rows and keeps its file up to date (module docstring)."""
+    """Writes a run's rows as part files, then one compacted file (module docstring).
 
-    def __init__(self, path: str, *, flush_seconds: float = 5.0) -> None:
-        self.path = path
-        self._rows: list[Record] = []
+    Raises :class:`JobError` when a file cannot be written (a full disk, no permission, a store
+    that refuses); the files written before stay as they were.
+    """
+
+    def __init__(self, output: str, run_id: str, *, flush_seconds: float = 5.0) -> None:
+        self.path = run_file(output, run_id)
+        self._output, self._run_id = output, run_id
+        self._pending: list[pa.Table] = []
+        self._parts: list[str] = []
         self._flush_seconds = flush_seconds
         self._last_flush = time.monotonic()
 
-    @property
-    def rows(self) -> list[Record]:
-        """The rows added so far (a copy)."""
-        return list(self._rows)
-
     def add(self, record: Record) -> None:
-        """Add one row; rewrite the file if the last write is ``flush_seconds`` old."""
-        self._rows.append(record)
-        if time.monotonic() - self._last_flush >= self._flush_seconds:
+        """Add one row; write the rows not yet written if the last write is ``flush_seconds`` old."""
+        self.add_table(pa.Table.from_pylist([record], schema=METADATA_SCHEMA))
+
+    def add_table(self, table: pa.Table) -> None:
+        """Add rows given as a table of :data:`METADATA_SCHEMA` (as :meth:`add`)."""
+        self._pending.append(table)
+        self.flush_if_due()
+
+    def flush_if_due(self) -> None:
+        """Write the rows not yet written if the last write is ``flush_seconds`` old (call it often)."""
+        if self._pending and time.monotonic() - self._last_flush >= self._flush_seconds:
             self.flush()
 
     def flush(self) -> None:
-        """Rewrite the file with every row added so far."""
-        write_rows(self.path, self._rows)
+        """Write the rows added since the last flush as a new part file (none if there are none)."""
         self._last_flush = time.monotonic()
+        if not self._pending:
+            return
+        path = part_file(self._output, self._run_id, len(self._parts) + 1)
+        self._write(path, pa.concat_tables(self._pending))
+        self._parts.append(path)
+        self._pending = []
+
+    def close(self) -> None:
+        """Flush, then compact the run's parts into :attr:`path` and remove them."""
+        self.flush()
+        if not self._parts:
+            self._write(self.path, METADATA_SCHEMA.empty_table())
+            return
+        self._write(self.path, pa.concat_tables(pq.read_table(within, filesystem=filesystem, schema=METADATA_SCHEMA)
+                                                for filesystem, within in map(resolve, self._parts)))
+        try:
+            for path in self._parts:
+                remove(path)
+        except (OSError, StorageError) as error:
+            raise JobError(f"cannot remove the metadata part files of run {self._run_id} "
+                           f"({one_line(error)}); the compacted file {self.path} holds their rows.") from None
+        self._parts = []
+
+    def _write(self, path: str, table: pa.Table) -> None:
+        try:
+            write_table(path, table)
+        except (OSError, StorageError) as error:
+            raise JobError(f"cannot write the metadata file {path} ({one_line(error)}); the rows written "
+                           f"before are kept in {metadata_folder(self._output)}, and a rerun renders the rest.") \
+                from None
+
+
+class OutputLock:
+    """An exclusive lock on a local output folder, held by one live run at a time.
+
+    ``fcntl.flock`` on ``OUTPUT/.lock``: the kernel drops it when the holding process ends, however
+    it ends, so a run killed outright never leaves the folder locked. The file names the holder
+    (host, pid, run id) for the refusal's message. On network file systems flock is only as good
+    as the file system's locking (NFS v4 and Lustre honour it; some FUSE mounts do not).
+
+    An output in an object store is not locked: a store has no lock that its holder's death
+    releases (a lock object left by a killed run would block every later run until removed by
+    hand), so keeping one run per output prefix is the user's responsibility there (README).
+    """
+
+    def __init__(self, output: str, run_id: str) -> None:
+        self._output = output
+        self._run_id = run_id
+        self._file = None
+
+    def __enter__(self) -> OutputLock:
+        if not is_local(self._output):
+            return self
+        path = resolve(join(self._output, LOCK_FILE))[1]
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        file = open(path, "a+", encoding="utf-8")  # noqa: SIM115  (held open for the run)
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            holder = file.read().strip() or "another process"
+            file.close()
+            raise JobError(f"the output folder {self._output} is in use by a run that is still going "
+                           f"({holder}); wait for it to end or choose another --output.") from None
+        file.seek(0)
+        file.truncate()
+        file.write(f"run {self._run_id}, pid {os.getpid()} on {socket.gethostname()}")
+        file.flush()
+        self._file = file
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -2,6 +2,9 @@
 
 The image of row ``id`` is ``OUTPUT/images/<id>.png``, ``OUTPUT`` a local folder or an object-store
 prefix (``s3://bucket/runs/dpst``), written whole or not at all (:func:`stylecore.storage.write_bytes`).
+A row whose masks were matched automatically also has its label maps as colour-coded PNGs,
+``OUTPUT/masks/<id>-content.png`` and ``-style.png`` (a few kB each), written the same way and by
+the same process, before the image: an image present means its masks are too.
 
 **Who writes it.** With an object store, the worker that rendered the row writes the image straight
 to the store and hands the driver only its record; with a local folder, the worker sends the PNG
@@ -28,14 +31,16 @@ cheap).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import concurrent.futures
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ray_jobs.fingerprint import bytes_sha256, file_sha256
-from ray_jobs.records import Record, output_columns
+from ray_jobs.fingerprint import HASH_THREADS, bytes_sha256, hash_files
+from ray_jobs.records import Record, automatic_mask_columns, output_columns
 from stylecore.storage import ObjectInfo, is_local, join, stat, write_bytes
 
 IMAGES_FOLDER = "images"
+MASKS_FOLDER = "masks"
 
 
 def image_path(row_id: str) -> str:
@@ -48,41 +53,42 @@ def workers_write_images(output: str) -> bool:
     return not is_local(output)
 
 
-def write_image(output: str, row_id: str, png: bytes) -> Record:
-    """Write ``png`` as row ``row_id``'s image under ``output``; the record's output columns.
+def write_image(output: str, row_id: str, png: bytes, masks: Mapping[str, bytes] | None = None) -> Record:
+    """Write ``png`` as row ``row_id``'s image under ``output``, and ``masks`` (PNG bytes by side,
+    ``"content"`` and ``"style"``; automatic label maps) before it; the record's output and
+    automatic mask columns.
 
-    Raises ``OSError`` or :class:`~stylecore.errors.StorageError` when the write fails.
+    Raises ``OSError`` or :class:`~stylecore.errors.StorageError` when a write fails.
     """
+    mask_paths = {side: f"{MASKS_FOLDER}/{row_id}-{side}.png" for side in masks or {}}
+    for side, data in (masks or {}).items():
+        write_bytes(join(output, mask_paths[side]), data)
     relative = image_path(row_id)
     location = join(output, relative)
     write_bytes(location, png)
     # The ETag exists only once the object does: one HEAD after the put. A second writer between the
     # put and the HEAD would be recorded with our hash; a run holds its output alone, so none is.
     written = None if is_local(location) else stat(location)
-    return output_columns(relative, bytes_sha256(png), size=len(png), etag=written.etag if written else None)
+    return {**output_columns(relative, bytes_sha256(png), size=len(png), etag=written.etag if written else None),
+            **automatic_mask_columns(mask_paths)}
 
 
-class ImageCheck:
-    """Whether an earlier row's image is still in the output with its recorded bytes (module docstring).
+def images_intact(output: str, rows: Sequence[Mapping[str, Any]]) -> list[bool]:
+    """For each earlier row, True when its ``output_path`` under ``output`` still has the bytes its
+    ``output_sha256`` was computed from (module docstring).
 
-    Each image is asked about (and, locally, hashed) once, however many earlier rows name it.
+    Each distinct image is asked about once, :data:`~ray_jobs.fingerprint.HASH_THREADS` at a time:
+    in an object store by its size and ETag (a HEAD request, no body), locally by its SHA-256.
     """
+    locations = [join(output, row["output_path"]) for row in rows]
+    if is_local(output):
+        hashes = hash_files(locations)
+        return [hashes[location] == row["output_sha256"] for location, row in zip(locations, rows, strict=True)]
+    distinct = list(dict.fromkeys(locations))
+    with concurrent.futures.ThreadPoolExecutor(HASH_THREADS) as pool:
+        infos = dict(zip(distinct, pool.map(stat, distinct), strict=True))
+    return [_same_object(infos[location], row) for location, row in zip(locations, rows, strict=True)]
 
-    def __init__(self, output: str) -> None:
-        self._output = output
-        self._infos: dict[str, ObjectInfo | None] = {}
-        self._hashes: dict[str, str | None] = {}
 
-    def holds(self, row: Mapping[str, Any]) -> bool:
-        """True when ``row``'s ``output_path`` still has the bytes ``output_sha256`` was computed from."""
-        location = join(self._output, row["output_path"])
-        if location not in self._infos:
-            self._infos[location] = stat(location)
-        info = self._infos[location]
-        if info is None:
-            return False
-        if info.etag is not None:
-            return info.etag == row.get("output_etag") and info.size == row.get("output_bytes")
-        if location not in self._hashes:
-            self._hashes[location] = file_sha256(location)
-        return self._hashes[location] == row["output_sha256"]
+def _same_object(info: ObjectInfo | None, row: Mapping[str, Any]) -> bool:
+    return info is not None and info.etag == row.get("output_etag") and info.size == row.get("output_bytes")

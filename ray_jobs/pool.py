@@ -7,60 +7,249 @@ and a job has tens to thousands of them, so the loop's overhead is nil, and what
 what a plain loop gives and Ray Data does not:
 
 - every item is seen by the driver the moment it ends, to print progress with a time estimate and
-  to persist its row at once, so a crash loses no finished work (Ray Data yields per block, in its
-  own order, and writes its Parquet files itself, with no write-then-rename a rerun could trust);
-- a failure stays one row's failure: the actor returns an error record, and an actor that dies
-  (out of memory, a segfault in a native library) costs the one row it held, which is recorded as
-  an error; Ray Data would retry the block or fail the dataset, or with ``max_errored_blocks`` drop
-  its rows without a trace;
+  to persist its row at once, so a crash loses no finished work;
+- a failure stays one row's failure: the actor returns an error record for a row that fails
+  (bad input, NaN), and that row is not retried, since it would fail again; Ray Data would retry
+  the block or fail the dataset, or with ``max_errored_blocks`` drop its rows without a trace;
 - skipping done rows happens on the driver before anything is scheduled, and rows may differ in
   configuration, even in extractor.
 
 The part of the convention that matters is kept: a callable class that loads its model once in
 ``__init__`` (:class:`ray_jobs.worker.TransferWorker`). One row at a time per actor: an item takes
-far longer than a round trip, so queueing more would only unbalance the actors near the end.
+far longer than a round trip, so queueing more would only unbalance the actors near the end, and
+a dead actor would take only the one row it held.
+
+Lost work (:class:`WorkerPool`):
+
+- a row whose actor died (its process was killed, ran out of memory or crashed; its node was
+  lost) goes back to the front of the queue, up to ``max_retries`` more times, then becomes an
+  error row saying it was retried; the dead actor gets no more rows and a new actor of its shape
+  is started in its place while rows remain;
+- a row past ``row_timeout`` becomes an error row and its actor is killed and replaced;
+- when no actor is left and none is starting, the rows left become error rows saying so;
+- no call waits without a limit: the loop wakes every :data:`TICK_SECONDS` to check the limits.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import ray
 
 from ray_jobs.errors import JobError
-from ray_jobs.records import empty_record, error_columns, identity_columns, now
-from ray_jobs.resources import ActorPlan
-from ray_jobs.worker import RenderOutcome, RenderTask, TransferWorker, WorkerInfo
-from stylecore.extractors import WEIGHTS_DIR_VARIABLE
+from ray_jobs.progress import format_duration
+from ray_jobs.records import Record, empty_record, error_columns, identity_columns, now
+from ray_jobs.resources import ActorGroup, ActorPlan, NodeResources, describe_request
+from ray_jobs.worker import TEST_FAULT_VARIABLE, RenderOutcome, RenderTask, TransferWorker, WorkerInfo
 from stylecore.storage import ENDPOINT_VARIABLE
+from stylecore.weights import WEIGHTS_DIR_VARIABLE
 
-MAX_RESTARTS = 3
-"""Times Ray restarts an actor whose process died; the row it held is recorded as an error."""
+TICK_SECONDS = 1.0
+"""Longest the driver waits on Ray before checking its time limits again."""
+DESCRIBE_TIMEOUT = 60.0
+"""Longest the final report of the workers may take; an actor that does not answer is left out."""
+LOST_WORKER_ERRORS = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
+                      ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError,
+                      ray.exceptions.LocalRayletDiedError)
+"""Ray's ways of saying that the process (or node) holding a row is gone: the row is retried."""
 
 RemoteWorker = ray.remote(TransferWorker)
 
 
-def start_workers(plan: ActorPlan, *, extractor: str, weights: str | None, seed: int) -> list[ray.actor.ActorHandle]:
-    """Start ``plan.count`` actors and wait until each has loaded its extractor.
+def live_nodes() -> list[NodeResources]:
+    """What each live node of the connected cluster offers."""
+    return [NodeResources(node_id=node["NodeID"], address=node["NodeManagerAddress"],
+                          cpus=node["Resources"].get("CPU", 0.0), gpus=node["Resources"].get("GPU", 0.0),
+                          memory=node["Resources"].get("memory", 0.0))
+            for node in ray.nodes() if node["Alive"]]
 
-    Raises :class:`JobError` with the first actor's message when the extractor cannot be loaded,
-    or when an actor's process dies while starting.
-    """
-    options = {"num_cpus": plan.num_cpus, "num_gpus": plan.num_gpus, "max_restarts": MAX_RESTARTS,
-               "runtime_env": {"env_vars": _worker_environment()}}
-    actors = [RemoteWorker.options(**options).remote(extractor=extractor, weights=weights, seed=seed,
-                                                     cpu_threads=plan.num_cpus)
-              for _ in range(plan.count)]
-    try:
-        problems = [info.startup_error for info in describe_workers(actors) if info.startup_error]
-    except ray.exceptions.RayActorError:
-        problems = ["an actor's process died while starting (see the Ray logs)"]
-    if problems:
-        stop_workers(actors)
-        raise JobError(f"the workers cannot start: {problems[0]}")
-    return actors
+
+@dataclasses.dataclass
+class _Actor:
+    handle: ray.actor.ActorHandle
+    shape: ActorGroup
+    started: float
+    """``time.monotonic()`` when it was asked for."""
+    ready: ray.ObjectRef | None
+    """Its first ``describe`` call while it is starting; ``None`` once it is up."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolOptions:
+    """How the pool starts actors and treats lost and slow rows."""
+
+    extractor: str
+    """The extractor every actor loads at start (rows may name others)."""
+    weights: str | None
+    seed: int
+    start_timeout: float
+    """Seconds to wait for the first actor to be up before the job gives up."""
+    row_timeout: float
+    """Seconds a row may take on its actor."""
+    max_retries: int
+    """Times a row whose actor died is handed out again."""
+    require_visible_gpu: bool = True
+    """An actor given a GPU that its TensorFlow cannot see refuses to start (:mod:`ray_jobs.worker`)."""
+
+
+class WorkerPool:
+    """The job's actors: started from an :class:`ActorPlan`, replaced when lost, stopped at the end."""
+
+    def __init__(self, plan: ActorPlan, nodes: Sequence[NodeResources], options: PoolOptions) -> None:
+        self._plan, self._nodes, self._options = plan, nodes, options
+        self._actors: list[_Actor] = []
+        self.replaced = 0
+        """Actors started in place of lost ones."""
+        self.start_errors: list[str] = []
+        """Why actors that came up after the first could not work (they were stopped, not replaced)."""
+
+    def start(self) -> None:
+        """Ask for every planned actor; return once one is up, the others join as they come.
+
+        Raises :class:`JobError` when an actor cannot load its extractor or use its GPU, when an
+        actor dies while starting, or when none is up within ``start_timeout``; nothing keeps running then.
+        """
+        try:
+            self._start()
+        except BaseException:  # a refusal, Ctrl-C or SIGTERM while waiting: no actor stays behind
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        for shape in self._plan.shapes():
+            self._launch(shape)
+        deadline = time.monotonic() + self._options.start_timeout
+        while not any(actor.ready is None for actor in self._actors):
+            starting = [actor.ready for actor in self._actors if actor.ready is not None]
+            if not starting:
+                raise JobError("the workers cannot start: every actor's process died while starting "
+                               "(see the Ray logs).")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise JobError(f"no actor started within --start-timeout "
+                               f"{format_duration(self._options.start_timeout)}: "
+                               f"{describe_request(self._plan, self._nodes)}.")
+            ready, _ = ray.wait(starting, num_returns=1, timeout=min(left, TICK_SECONDS))
+            for ref in ready:
+                problem = self._came_up(ref)
+                if problem:
+                    raise JobError(f"the workers cannot start: {problem}")
+
+    def render_all(self, tasks: Iterable[RenderTask], *,
+                   on_tick: Callable[[], None] = lambda: None) -> Iterator[RenderOutcome]:
+        """Render every task, one at a time per actor; yield each outcome as soon as it is ready.
+
+        ``on_tick`` is called at least every :data:`TICK_SECONDS`, also while no row finishes.
+        """
+        pending = collections.deque(tasks)
+        running: dict[ray.ObjectRef, tuple[RenderTask, _Actor, float]] = {}
+        idle = [actor for actor in self._actors if actor.ready is None]
+        while pending or running:
+            while idle and pending:
+                actor, task = idle.pop(), pending.popleft()
+                running[actor.handle.render.remote(task)] = (task, actor, time.monotonic())
+            starting = {actor.ready: actor for actor in self._actors if actor.ready is not None}
+            if not running and not (starting and self._may_still_start()):
+                yield from (_failed_outcome(task, _driver_error(
+                    "NoWorkerError", "no worker was left to render this row: every actor died or could not start "
+                    f"within --start-timeout {format_duration(self._options.start_timeout)} (see the Ray logs)."))
+                            for task in pending)
+                return
+            ready, _ = ray.wait([*running, *starting], num_returns=1, timeout=TICK_SECONDS)
+            on_tick()
+            for ref in ready:
+                if ref in starting:
+                    problem = self._came_up(ref)
+                    if problem:
+                        self.start_errors.append(problem)
+                    elif starting[ref] in self._actors:
+                        idle.append(starting[ref])
+                    continue
+                task, actor, _ = running.pop(ref)
+                try:
+                    outcome = ray.get(ref, timeout=DESCRIBE_TIMEOUT)
+                except LOST_WORKER_ERRORS:
+                    self._replace(actor, more_work=bool(pending or running))
+                    if task.attempt <= self._options.max_retries:
+                        pending.appendleft(dataclasses.replace(task, attempt=task.attempt + 1))
+                    else:
+                        yield _lost_outcome(task)
+                    continue
+                except ray.exceptions.RayError as error:
+                    outcome = _failed_outcome(task, error_columns(getattr(error, "cause", None) or error))
+                idle.append(actor)
+                yield outcome
+            yield from self._stop_overdue(running, more_work=bool(pending))
+
+    def _may_still_start(self) -> bool:
+        """Whether some actor asked for has been starting for less than ``start_timeout``."""
+        return any(time.monotonic() - actor.started < self._options.start_timeout
+                   for actor in self._actors if actor.ready is not None)
+
+    def _stop_overdue(self, running: dict[ray.ObjectRef, tuple[RenderTask, _Actor, float]], *,
+                      more_work: bool) -> Iterator[RenderOutcome]:
+        limit = self._options.row_timeout
+        for ref, (task, actor, started) in list(running.items()):
+            if time.monotonic() - started > limit:
+                del running[ref]
+                self._replace(actor, more_work=more_work or bool(running))
+                yield _failed_outcome(task, _driver_error(
+                    "RowTimeoutError", f"the row took longer than --row-timeout {format_duration(limit)}; "
+                                       "its worker was stopped and replaced."))
+
+    def describe(self) -> list[WorkerInfo]:
+        """Each live actor's :class:`WorkerInfo`; actors that died or do not answer in time are left out."""
+        refs = [actor.handle.describe.remote() for actor in self._actors if actor.ready is None]
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=DESCRIBE_TIMEOUT) if refs else ([], [])
+        infos = []
+        for ref in ready:
+            try:
+                infos.append(ray.get(ref, timeout=DESCRIBE_TIMEOUT))
+            except ray.exceptions.RayError:
+                continue
+        return infos
+
+    def stop(self) -> None:
+        """End every actor's process, started or not."""
+        for actor in self._actors:
+            ray.kill(actor.handle)
+        self._actors = []
+
+    def _launch(self, shape: ActorGroup) -> None:
+        options = {"num_cpus": shape.num_cpus, "num_gpus": shape.num_gpus, "memory": shape.memory,
+                   "max_restarts": 0, "runtime_env": {"env_vars": _worker_environment()}}
+        handle = RemoteWorker.options(**options).remote(
+            extractor=self._options.extractor, weights=self._options.weights, seed=self._options.seed,
+            cpu_threads=shape.num_cpus, require_visible_gpu=self._options.require_visible_gpu)
+        self._actors.append(_Actor(handle=handle, shape=shape, started=time.monotonic(),
+                                   ready=handle.describe.remote()))
+
+    def _came_up(self, ref: ray.ObjectRef) -> str | None:
+        """Mark the actor whose first ``describe`` is ``ref`` as up; why it cannot work, if it cannot."""
+        actor = next(actor for actor in self._actors if actor.ready == ref)
+        try:
+            info = ray.get(ref, timeout=DESCRIBE_TIMEOUT)
+        except ray.exceptions.RayError:
+            self._actors.remove(actor)
+            return "an actor's process died while starting (see the Ray logs)"
+        if info.startup_error:
+            ray.kill(actor.handle)
+            self._actors.remove(actor)
+            return info.startup_error
+        actor.ready = None
+        return None
+
+    def _replace(self, actor: _Actor, *, more_work: bool) -> None:
+        """Kill ``actor`` (if it still runs) and start one of its shape in its place if rows remain."""
+        ray.kill(actor.handle)
+        self._actors.remove(actor)
+        if more_work:
+            self._launch(actor.shape)
+            self.replaced += 1
 
 
 def _worker_environment() -> dict[str, str]:
@@ -69,56 +258,28 @@ def _worker_environment() -> dict[str, str]:
     # endpoint (--storage-endpoint) is where they read and write. Credentials are not forwarded: a
     # runtime environment is shown in the dashboard; each node has its own (see README).
     environment = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-    for variable in (WEIGHTS_DIR_VARIABLE, ENDPOINT_VARIABLE):
-        if variable in os.environ:
-            environment[variable] = os.environ[variable]
+    for name in (WEIGHTS_DIR_VARIABLE, ENDPOINT_VARIABLE, TEST_FAULT_VARIABLE):
+        if name in os.environ:
+            environment[name] = os.environ[name]
     return environment
 
 
-def describe_workers(actors: Iterable[ray.actor.ActorHandle]) -> list[WorkerInfo]:
-    """Each actor's :class:`WorkerInfo`, in order."""
-    return ray.get([actor.describe.remote() for actor in actors])
+def _lost_outcome(task: RenderTask) -> RenderOutcome:
+    """The error record of a row whose worker died on every attempt."""
+    retries = task.attempt - 1
+    return _failed_outcome(task, _driver_error(
+        "WorkerDiedError", f"the worker process died while rendering this row (out of memory, a crash in a "
+                           f"native library, or a lost node), on each of {task.attempt} attempt(s): "
+                           f"retried {retries} time(s); see the Ray logs."))
 
 
-def stop_workers(actors: Iterable[ray.actor.ActorHandle]) -> None:
-    """End the actors' processes."""
-    for actor in actors:
-        ray.kill(actor)
-
-
-def render_all(tasks: Iterable[RenderTask], actors: list[ray.actor.ActorHandle]) -> Iterator[RenderOutcome]:
-    """Render every task on the actors, one at a time each; yield each outcome as soon as it is ready."""
-    pending = collections.deque(tasks)
-    idle = list(actors)
-    running: dict[ray.ObjectRef, tuple[RenderTask, ray.actor.ActorHandle]] = {}
-    while pending or running:
-        while idle and pending:
-            actor, task = idle.pop(), pending.popleft()
-            running[actor.render.remote(task)] = (task, actor)
-        [ready], _ = ray.wait(list(running), num_returns=1)
-        task, actor = running.pop(ready)
-        idle.append(actor)
-        try:
-            yield ray.get(ready)
-        except ray.exceptions.RayError as error:
-            yield lost_outcome(task, error)
-
-
-def lost_outcome(task: RenderTask, error: ray.exceptions.RayError) -> RenderOutcome:
-    """The error record of a row whose actor died or whose call failed inside Ray."""
+def _failed_outcome(task: RenderTask, columns: Record) -> RenderOutcome:
+    """An error record for ``task`` made on the driver (the worker could not make one), with ``columns``."""
     record = {**empty_record(), **identity_columns(task.entry, task.fingerprint, run_id=task.run_id),
-              "finished_at": now()}
-    if isinstance(error, ray.exceptions.RayActorError):
-        record.update({"status": "error", "error_type": type(error).__name__,
-                       "error_message": "the worker process died while rendering this row "
-                                        "(out of memory, or a crash in a native library); see the Ray logs."})
-    else:
-        record.update(error_columns(getattr(error, "cause", None) or error))
+              "finished_at": now(), "attempts": task.attempt, **columns}
     return RenderOutcome(record=record, png=None)
 
 
-def cluster_resources() -> tuple[float, float]:
-    """(CPUs, GPUs) of the connected Ray cluster."""
-    resources = ray.cluster_resources()
-    return resources.get("CPU", 0.0), resources.get("GPU", 0.0)
-
+def _driver_error(error_type: str, message: str) -> Record:
+    """The error columns of a failure the driver saw (no exception object to describe)."""
+    return {"status": "error", "error_type": error_type, "error_message": message}

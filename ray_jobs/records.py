@@ -11,17 +11,18 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import stylecore
-from ray_jobs.devices import DeviceInfo
 from ray_jobs.errors import one_line
 from ray_jobs.fingerprint import Fingerprint
 from ray_jobs.manifest import ManifestEntry
 from ray_jobs.schema import INPUTS, LOSS_TERMS, METADATA_SCHEMA, SCHEMA_VERSION, metric_column
-from stylecore.extractors import FeatureExtractor
 from stylecore.metrics import evaluate_with_references
-from stylecore.transfer import TransferResult
+
+if TYPE_CHECKING:  # the driver imports this module and never loads TensorFlow
+    from ray_jobs.devices import DeviceInfo
+    from stylecore.transfer import TransferResult
 
 Record = dict[str, Any]
 
@@ -38,11 +39,13 @@ def identity_columns(entry: ManifestEntry, fingerprint: Fingerprint, *, run_id: 
         **{f"{name}_path": _text(getattr(entry, name)) for name in INPUTS},
         **{f"{name}_sha256": getattr(fingerprint, f"{name}_sha256") for name in INPUTS},
         "config_json": entry.config.to_json(), "config_hash": fingerprint.config_hash,
+        "extractor_weights_sha256": fingerprint.extractor_weights_sha256,
+        "render_version": fingerprint.render_version,
         "extractor": entry.config.extractor, "version": stylecore.__version__,
     }
 
 
-def result_columns(result: TransferResult, extractor: FeatureExtractor) -> Record:
+def result_columns(result: TransferResult) -> Record:
     """What a successful transfer reports: mask diagnostics, per-stage losses and times, image size."""
     diagnostics = result.diagnostics
     columns: Record = {
@@ -51,9 +54,8 @@ def result_columns(result: TransferResult, extractor: FeatureExtractor) -> Recor
         "working_height": int(result.image.shape[0]), "working_width": int(result.image.shape[1]),
         "mask_diagnostics_json": json.dumps(diagnostics.to_dict(), sort_keys=True),
         "matched_labels": list(diagnostics.matched), "content_only_labels": list(diagnostics.content_only),
-        "style_only_labels": list(diagnostics.style_only),
+        "style_only_labels": list(diagnostics.style_only), "automatic_masks": diagnostics.automatic,
         "timings_json": json.dumps(result.timings, sort_keys=True),
-        "extractor_weights_sha256": extractor.weights_sha256,
     }
     for stage in result.stages:
         prefix = f"stage{stage['stage']}_"
@@ -86,10 +88,10 @@ def error_columns(error: BaseException) -> Record:
 
 
 def worker_columns(device: DeviceInfo, *, worker: str, started_at: datetime.datetime,
-                   finished_at: datetime.datetime, seconds: float) -> Record:
-    """Who ran the row, where and when."""
+                   finished_at: datetime.datetime, seconds: float, attempts: int) -> Record:
+    """Who ran the row, where and when, and on which attempt."""
     return {"device": device.device, "gpu_ids": list(device.gpu_ids), "worker": worker,
-            "started_at": started_at, "finished_at": finished_at, "seconds": seconds}
+            "started_at": started_at, "finished_at": finished_at, "seconds": seconds, "attempts": attempts}
 
 
 def output_columns(relative_path: str, sha256: str, *, size: int, etag: str | None) -> Record:
@@ -98,10 +100,9 @@ def output_columns(relative_path: str, sha256: str, *, size: int, etag: str | No
     return {"output_path": relative_path, "output_sha256": sha256, "output_bytes": size, "output_etag": etag}
 
 
-def skipped_record(previous: Mapping[str, Any], *, run_id: str) -> Record:
-    """A row an earlier run already rendered: that run's columns, with this run's id and ``skipped``."""
-    copied = {name: previous.get(name) for name in METADATA_SCHEMA.names}
-    return {**copied, "schema_version": SCHEMA_VERSION, "run_id": run_id, "status": "skipped"}
+def automatic_mask_columns(relative_paths: Mapping[str, str]) -> Record:
+    """The written automatic label maps, ``{"content": path, "style": path}`` relative to the output folder."""
+    return {f"automatic_{side}_mask_path": path for side, path in relative_paths.items()}
 
 
 def now() -> datetime.datetime:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -20,7 +22,7 @@ from ray_jobs.resources import DEFAULT_CPUS_PER_ACTOR
 from stylecore.cli import add_config_arguments, config_from_arguments, use_storage_endpoint
 from stylecore.config import TransferConfig
 from stylecore.errors import StorageError
-from stylecore.storage import absolute, check_reachable
+from stylecore.storage import absolute, check_reachable, join
 
 SMOKE_CHANGES = {"size": 64, "coarse_scale": 1.0, "stage1_iterations": 5, "stage2_iterations": 5}
 """What ``--smoke`` does to the configuration: tiny images (stage 1 at full size, since SqueezeNet
@@ -50,8 +52,13 @@ node (for S3: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, the instance
 
 EPILOG = """\
 exit status: 0 every row ok or skipped; 1 some rows failed (see their error_message);
-2 the job was refused before any row ran (bad manifest, bad option, manifest or output unreachable,
-workers cannot start).
+2 the job was refused or stopped (bad manifest, bad option, manifest or output unreachable, output
+folder in use by a live run, workers cannot start, no actor up within --start-timeout, a metadata file cannot be written);
+130 interrupted by Ctrl-C, 143 by SIGTERM (`ray job stop`): the rows finished so far are in the
+metadata and the actors are stopped; rerun the same command to render the rest.
+
+A row whose worker process or node died is rendered again on a live worker, up to --max-retries
+times; a row that fails by itself (bad input, NaN) is not retried.
 
 examples:
   python -m ray_jobs.render manifests/dpst-smoke.csv --data-root ../shared/data/dpst --output runs/smoke --smoke
@@ -63,6 +70,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    defaults = JobOptions(output=".")
     parser = argparse.ArgumentParser(prog="python -m ray_jobs.render", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("manifest", metavar="MANIFEST", help="manifest file (path or URI): .jsonl, .csv or .parquet")
@@ -83,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-gpus", action="store_true", help="run CPU actors even where the cluster has GPUs")
     parser.add_argument("--weights", metavar="FILE", help="weights file of the extractor (default: SqueezeNet from "
                         "$STYLECORE_WEIGHTS_DIR or ~/.cache/stylecore/weights); for vgg19 also 'random'")
+    parser.add_argument("--max-retries", type=int, default=defaults.max_retries, metavar="N",
+                        help="times a row whose worker process or node died is rendered again "
+                             f"(default: {defaults.max_retries})")
+    parser.add_argument("--start-timeout", type=float, default=defaults.start_timeout, metavar="SECONDS",
+                        help="give up when no actor is up after this long, e.g. on a cluster without room "
+                             f"for one (default: {defaults.start_timeout:g})")
+    parser.add_argument("--row-timeout", type=float, default=defaults.row_timeout, metavar="SECONDS",
+                        help="a row running longer becomes an error row and its actor is replaced "
+                             f"(default: {defaults.row_timeout:g})")
     parser.add_argument("--limit", type=int, metavar="N", help="render only the manifest's first N rows")
     parser.add_argument("--force", action="store_true", help="redo every row, even those already done")
     parser.add_argument("--smoke", action="store_true",
@@ -102,15 +119,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_reachable(arguments.output)
         options = JobOptions(output=absolute(arguments.output), actors=arguments.actors,
                              cpus_per_actor=arguments.cpus_per_actor, use_gpus=not arguments.no_gpus,
-                             force=arguments.force, weights=arguments.weights)
+                             force=arguments.force, weights=arguments.weights, max_retries=arguments.max_retries,
+                             start_timeout=arguments.start_timeout, row_timeout=arguments.row_timeout)
+        _check_limits(options)
         _connect(arguments.address)
+        signal.signal(signal.SIGTERM, _interrupt)
         summary = run_job(entries, options=options)
     except (ManifestError, JobError, StorageError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        name = "SIGTERM" if _TERMINATED else "Ctrl-C"
+        print(f"interrupted by {name}: the rows finished so far are in {join(arguments.output, 'metadata')} and the "
+              "workers are stopped; rerun the same command to render the rest.", file=sys.stderr)
+        return 128 + (signal.SIGTERM if _TERMINATED else signal.SIGINT)
     finally:
         ray.shutdown()
     return 1 if summary.failed else 0
+
+
+_TERMINATED: list[int] = []
+"""The SIGTERM received, if any (Ray may re-raise the interrupt without its arguments)."""
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    """SIGTERM (what ``ray job stop`` sends) ends the run the way Ctrl-C does: metadata written, actors stopped."""
+    _TERMINATED.append(signum)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _check_limits(options: JobOptions) -> None:
+    if options.max_retries < 0:
+        raise ValueError("--max-retries must not be negative.")
+    if options.start_timeout <= 0 or options.row_timeout <= 0:
+        raise ValueError("--start-timeout and --row-timeout must be positive.")
 
 
 def _entries(arguments: argparse.Namespace) -> list[ManifestEntry]:
@@ -124,6 +166,9 @@ def _entries(arguments: argparse.Namespace) -> list[ManifestEntry]:
 
 
 def _connect(address: str | None) -> None:
+    # Without an address Ray would join the latest cluster `ray start` left on this machine, which
+    # may be someone else's: "local" starts a new one, as the help says.
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
     try:
         ray.init(address=address, logging_level=logging.WARNING)
     except ConnectionError as error:

@@ -42,12 +42,19 @@ from ray_jobs.run_summary import (METRIC_LABELS, SUBJECTS, Summary, format_value
                                   spread_text, summary_table, time_text)
 from stylecore.atomic import atomic_path, write_text_atomic
 from stylecore.errors import StorageError
-from stylecore.storage import absolute, is_local, join, open_input, resolve
 from stylecore.metrics import BETTER, METRIC_NAMES
+from stylecore.storage import absolute, is_local, join, open_input, resolve
 
-IMAGES = {"content": "content_path", "style": "style_path", "content mask": "content_mask_path",
-          "style mask": "style_mask_path", "output": "output_path"}
-"""Thumbnail columns, left to right, and the metadata column each is read from."""
+IMAGES = {"content": ("content_path",), "output": ("output_path",), "style": ("style_path",),
+          "content mask": ("content_mask_path", "automatic_content_mask_path"),
+          "style mask": ("style_mask_path", "automatic_style_mask_path")}
+"""Thumbnail columns, left to right, and the metadata columns each is read from, the first one set
+winning: the result beside the content it restyles, then what it was made from; a mask column
+shows the hand mask, else the automatically matched one."""
+PAIR_COLUMN_WIDTHS = {"pair": 8, "content": 15, "output": 16, "style": 13, "content mask": 9, "style mask": 9,
+                      "metrics": 30}
+"""Share of the page width, in percent, of each column of the pair table, which fits the window:
+the thumbnails shrink to their column (a 1400 px window shows every column)."""
 THUMBNAIL_HEIGHT = 160
 THUMBNAIL_MAX_WIDTH = 256
 
@@ -103,10 +110,10 @@ def _file_stem(row_id: str) -> str:
 def pair_view(row: Mapping[str, Any], run_dir: str, report_dir: Path) -> PairView:
     """Write a row's thumbnails into ``report_dir/thumbnails`` and say where they and its output are."""
     paths: dict[str, str | None] = {}
-    for name, column in IMAGES.items():
+    for name, columns in IMAGES.items():
         mask = name.endswith("mask")
         relative = f"thumbnails/{_file_stem(row['id'])}-{name.replace(' ', '-')}.{'png' if mask else 'jpg'}"
-        source = _source_path(row.get(column), run_dir)
+        source = _source_path(next((row[column] for column in columns if row.get(column)), None), run_dir)
         written = source is not None and write_thumbnail(source, report_dir / relative, mask=mask)
         paths[name] = relative if written else None
     output = _source_path(row.get("output_path"), run_dir)
@@ -154,7 +161,12 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; vertical-align: top; text-align: left; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; }
 tr.error { background: #fff0f0; }
-img { display: block; max-height: 160px; }
+img { display: block; max-height: 160px; max-width: 100%; height: auto; }
+table.pairs { width: 100%; table-layout: fixed; }
+table.pairs td { overflow-wrap: anywhere; }
+table.pairs table { margin: 0; font-size: 12px; }
+table.pairs table th, table.pairs table td { padding: 2px 4px; overflow-wrap: normal; }
+table.pairs table td { white-space: nowrap; }
 .missing { color: #999; }
 """
 
@@ -220,15 +232,17 @@ def _error_table(errors: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _pair_table(pairs: Sequence[PairView]) -> str:
-    header = "".join(f"<th>{html.escape(name)}</th>" for name in ("pair", *IMAGES, "metrics"))
-    body = [f"<tr>{header}</tr>"]
+    columns = ("pair", *IMAGES, "metrics")
+    widths = "".join(f'<col style="width: {PAIR_COLUMN_WIDTHS[name]}%">' for name in columns)
+    header = "".join(f"<th>{html.escape(name)}</th>" for name in columns)
+    body = [f"<colgroup>{widths}</colgroup><tr>{header}</tr>"]
     for pair in pairs:
         images = "".join(_image_cell(name, path, pair.output_link if name == "output" else None)
                          for name, path in pair.thumbnails.items())
         css = ' class="error"' if pair.row["status"] == "error" else ""
         body.append(f'<tr id="row-{html.escape(pair.row["id"])}"{css}><td>{_pair_cell(pair.row)}</td>{images}'
                     f"<td>{_row_metrics_cell(pair.row)}</td></tr>")
-    return f"<table>{''.join(body)}</table>"
+    return f'<table class="pairs">{"".join(body)}</table>'
 
 
 def _image_cell(name: str, thumbnail: str | None, link: str | None) -> str:

@@ -34,7 +34,7 @@ RENDERED_STATUSES = ("ok", "skipped")
 def read_all_rows(run_dir: str) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """Every row of every run file, with every column any file has (null where a file lacks it).
 
-    Unlike :func:`ray_jobs.metadata.read_rows`, which reads into the current schema for resuming,
+    Unlike :func:`ray_jobs.metadata.read_table`, which reads into the current schema for resuming,
     this keeps columns the schema does not list (metrics of a newer version, added analyses), since
     a report shows what is there. Returns (rows, [(file, reason) for each unreadable file]).
     """
@@ -149,10 +149,19 @@ def time_text(summary: Summary) -> str:
 
 
 def summary_table(summary: Summary) -> str:
-    """The summary as plain text: status counts, then one line per metric and measured image, then time."""
+    """The summary as plain text: status counts, then one line per metric and measured image (or one
+    line saying no rendered row has metrics), then time."""
     counts = "  ".join(f"{status} {count}" for status, count in summary.status_counts.items())
-    lines = [f"rows: {sum(summary.status_counts.values())}  ({counts})", "",
-             f"{'metric, image':<20}{'median':>11}{'IQR from':>11}{'to':>11}{'n':>6}"]
+    lines = [f"rows: {sum(summary.status_counts.values())}  ({counts})", "", *_metric_lines(summary),
+             "", time_text(summary)]
+    lines += [f"unreadable metadata file {path}: {reason}" for path, reason in summary.unreadable]
+    return "\n".join(lines)
+
+
+def _metric_lines(summary: Summary) -> list[str]:
+    if not any(spread.count for spread in summary.metrics.values()):
+        return ["metrics: none, as no rendered row has them (the errors are in the report)"]
+    lines = [f"{'metric, image':<20}{'median':>11}{'IQR from':>11}{'to':>11}{'n':>6}"]
     for metric in METRIC_NAMES:
         lines.append(f"{METRIC_LABELS[metric]}, {BETTER[metric]} is better")
         for subject, subject_name in SUBJECTS.items():
@@ -160,6 +169,4 @@ def summary_table(summary: Summary) -> str:
             lines.append(f"  {subject_name:<18}{format_value(spread.median):>11}"
                          f"{format_value(spread.lower_quartile):>11}{format_value(spread.upper_quartile):>11}"
                          f"{spread.count:>6}")
-    lines += ["", time_text(summary)]
-    lines += [f"unreadable metadata file {path}: {reason}" for path, reason in summary.unreadable]
-    return "\n".join(lines)
+    return lines

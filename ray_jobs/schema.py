@@ -1,7 +1,8 @@
 """The metadata schema: one row per item and run, the same columns in every file of every run.
 
-Every run writes ``OUTPUT/metadata/run-<run id>.parquet`` with exactly :data:`METADATA_SCHEMA`, so all
-runs into one output read together as one dataset, with no Ray::
+Every run writes ``OUTPUT/metadata/run-<run id>.parquet`` (part files ``run-<run id>.part-<n>.parquet``
+while it goes, :mod:`ray_jobs.metadata`) with exactly :data:`METADATA_SCHEMA`, so all runs into one
+output read together as one dataset, with no Ray::
 
     pyarrow.dataset.dataset("OUTPUT/metadata", format="parquet")
     pandas.read_parquet("OUTPUT/metadata")
@@ -22,7 +23,7 @@ import pyarrow as pa
 
 from stylecore.metrics import BETTER, METRIC_NAMES, SUBJECTS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("ok", "error", "skipped")
 STAGES = (1, 2)
 LOSS_TERMS = ("total", "content", "style", "tv", "photorealism")
@@ -68,6 +69,10 @@ _INPUT_FIELDS = [
       for name, what in INPUTS.items()],
     _field("config_json", pa.string(), "the row's full TransferConfig, canonical JSON", nullable=False),
     _field("config_hash", pa.string(), "TransferConfig.config_hash() of config_json", nullable=False),
+    _field("extractor_weights_sha256", pa.string(), "SHA-256 of the extractor's weights file; 'imagenet' "
+           "for Keras' VGG-19 download; 'random' for seeded random weights (the seed is in config_json)"),
+    _field("render_version", pa.int32(), "stylecore.render_version.RENDER_VERSION of the code that rendered "
+           "the row; bumped whenever output may change"),
 ]
 
 _OUTPUT_FIELDS = [
@@ -89,13 +94,19 @@ _MASK_FIELDS = [
     _field("matched_labels", pa.list_(pa.string()), "segment labels in both masks, styled segment by segment"),
     _field("content_only_labels", pa.list_(pa.string()), "labels only in the content mask"),
     _field("style_only_labels", pa.list_(pa.string()), "labels only in the style mask (ignored)"),
+    _field("automatic_masks", pa.bool_(), "true when the segments were matched automatically "
+           "(stylecore.segment_matching) rather than read from mask files; null on error"),
+    *[_field(f"automatic_{side}_mask_path", pa.string(), f"the automatic {side} label map as a colour-coded mask "
+             f"PNG, relative to the output folder: masks/<id>-{side}.png; null unless automatic_masks")
+      for side in ("content", "style")],
 ]
 
 _RUN_FIELDS = [
     _field("timings_json", pa.string(), "TransferResult.timings (seconds per phase) as JSON"),
     _field("seconds", pa.float64(), "wall-clock seconds the worker spent on the row, reading to encoding"),
+    _field("attempts", pa.int32(), "times this run handed the row to a worker: 1, or more where a worker "
+           "process or node died while holding it and the row was retried"),
     _field("extractor", pa.string(), "feature extractor name", nullable=False),
-    _field("extractor_weights_sha256", pa.string(), "SHA-256 of the extractor's weights; null for random weights"),
     _field("device", pa.string(), "TensorFlow device that ran the row: GPU:0 or CPU"),
     _field("gpu_ids", pa.list_(pa.string()), "GPU ids Ray assigned to the worker; empty for CPU workers"),
     _field("worker", pa.string(), "the worker process, host:pid"),

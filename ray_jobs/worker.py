@@ -2,18 +2,35 @@
 
 Building the extractor and reading and checking its weights is the slow part of starting; an
 actor does it once, in ``__init__``, for the job's extractor, and reuses it for every row it is
-given. A row whose configuration names another extractor loads that one the first time and keeps
-it too. :class:`WorkerInfo` counts the loads, so the job (and its tests) can see it happened once.
+given. A row is always rendered with the weights of its own extractor, weights source and (for
+random weights) seed: a row that names others loads those the first time and keeps them too.
+:class:`WorkerInfo` counts the loads, so the job (and its tests) can see it happened once. The
+identity of the weights the actor holds must equal the one in the row's fingerprint, or the row
+fails rather than record a resume key that does not describe it.
 
 :meth:`TransferWorker.render` never raises: any failure of a row (an unreadable photo, an
 unusable mask, a loss that became NaN, or an exception nobody foresaw) comes back as that row's
 error record, so one bad row cannot take the others down. A missing weights file at start is not
 a row's failure but the job's: the actor reports it in :attr:`WorkerInfo.startup_error` and the
-job stops before handing out rows.
+job stops before handing out rows. So does an actor that Ray gave a GPU but whose TensorFlow
+finds none (a CPU-only TensorFlow on a GPU node), unless the job allows it: it would hold the GPU
+and run on the CPU.
+
+``RAY_JOBS_TEST_FAULT`` makes a worker fail the way real clusters do, for the tests only:
+``kill:<row id>`` SIGKILLs the worker's process when it is handed that row (``kill:<row id>:<file>``:
+only while ``<file>`` does not exist, which the worker first creates holding its pid, so once), and
+``hang:<row id>`` makes the row never finish.
+
+The driver imports this module too, for the actor class and the dataclasses it exchanges, so
+the modules that load TensorFlow (the extractors, the transfer) are imported inside the methods
+that run in the actor, after :func:`ray_jobs.devices.configure_tensorflow` has loaded TensorFlow
+quietly; the driver never pays TensorFlow's 600 MiB and seconds of start-up.
 
 The finished image, at the row's output size (by default its content photo's own), is a PNG
-carrying the content's ICC profile and EXIF. Where the output is an object store, the actor writes
-it there itself and returns only its record; for a local output folder the PNG bytes travel back
+carrying the content's EXIF (and sRGB's profile when the content had one); automatically matched
+label maps become colour-coded mask PNGs (a few kB each), for the report's mask columns and for a
+user to fix and give back as hand masks. Where the output is an object store, the actor writes
+them there itself and returns only its record; for a local output folder the PNG bytes travel back
 to the driver, which writes them, so the folder need only exist where the driver runs
 (:mod:`ray_jobs.outputs`).
 """
@@ -23,22 +40,27 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+import signal
 import socket
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ray
 
 from ray_jobs.devices import DeviceInfo, configure_tensorflow
 from ray_jobs.errors import one_line
-from ray_jobs.fingerprint import Fingerprint
+from ray_jobs.fingerprint import RANDOM_WEIGHTS, Fingerprint, loaded_weights_identity
 from ray_jobs.manifest import ManifestEntry
 from ray_jobs.outputs import write_image
 from ray_jobs.records import (Record, empty_record, error_columns, identity_columns, metric_columns, now,
                               result_columns, worker_columns)
 from stylecore.errors import StyleCoreError
-from stylecore.extractors import FeatureExtractor, load_extractor
+from stylecore.masks import label_map_to_rgb
 from stylecore.output import encode_image
-from stylecore.transfer import transfer
+
+if TYPE_CHECKING:
+    from stylecore.extractors import FeatureExtractor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +71,11 @@ class RenderTask:
     fingerprint: Fingerprint
     run_id: str
     image_output: str | None = None
-    """The output URI the actor writes the image to itself, or ``None``: it returns the PNG bytes."""
+    """The output URI the actor writes the image (and masks) to itself, or ``None``: it returns the PNG bytes."""
+    weights: str | None = None
+    """Weights source of the row's extractor (``--weights``; ``None``: the extractor's own lookup)."""
+    attempt: int = 1
+    """1 for the first time the row is handed out; more when a worker died holding it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +84,8 @@ class RenderOutcome:
 
     record: Record
     png: bytes | None
+    masks: dict[str, bytes] = dataclasses.field(default_factory=dict)
+    """Automatic label maps as colour-coded PNGs, ``{"content": ..., "style": ...}``; empty for hand masks."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +94,8 @@ class WorkerInfo:
 
     worker: str
     """host:pid of the actor's process."""
+    node_id: str
+    """The Ray node the actor runs on."""
     device: DeviceInfo
     extractor_loads: dict[str, int]
     """How many times each extractor was built and its weights loaded: 1 each, in a healthy actor."""
@@ -78,52 +108,93 @@ class WorkerInfo:
 class TransferWorker:
     """Renders rows with ``stylecore.transfer``; wrapped by ``ray.remote`` in :mod:`ray_jobs.pool`."""
 
-    def __init__(self, *, extractor: str, weights: str | None, seed: int, cpu_threads: int) -> None:
-        self._device = configure_tensorflow(cpu_threads=cpu_threads, gpu_ids=ray.get_gpu_ids())
+    def __init__(self, *, extractor: str, weights: str | None, seed: int, cpu_threads: int,
+                 require_visible_gpu: bool = True) -> None:
+        gpu_ids = ray.get_gpu_ids()
+        self._device = configure_tensorflow(cpu_threads=cpu_threads, gpu_ids=gpu_ids)
         self._worker = f"{socket.gethostname()}:{os.getpid()}"
-        self._weights = {extractor: weights}
-        self._seed = seed
-        self._extractors: dict[str, FeatureExtractor] = {}
+        self._node_id = ray.get_runtime_context().get_node_id()
+        self._extractors: dict[tuple[str, str | None, int | None], FeatureExtractor] = {}
         self._loads: collections.Counter[str] = collections.Counter()
         self._rendered = 0
         self._startup_error: str | None = None
+        if gpu_ids and self._device.device == "CPU" and require_visible_gpu:
+            self._startup_error = (f"the worker {self._worker} reserved GPU {','.join(map(str, gpu_ids))} but its "
+                                   "TensorFlow finds no GPU (a CPU-only TensorFlow, or no CUDA driver); install "
+                                   "with pip install \"stylecore[gpu]\" on the GPU nodes, or run with --no-gpus.")
+            return
         try:
-            self._extractor(extractor)
+            self._extractor(extractor, weights, seed)
         except StyleCoreError as error:
             self._startup_error = one_line(error)
 
     def describe(self) -> WorkerInfo:
         """This actor's process, device, extractor loads and rows rendered."""
-        return WorkerInfo(worker=self._worker, device=self._device, extractor_loads=dict(self._loads),
-                          rendered=self._rendered, startup_error=self._startup_error)
+        return WorkerInfo(worker=self._worker, node_id=self._node_id, device=self._device,
+                          extractor_loads=dict(self._loads), rendered=self._rendered,
+                          startup_error=self._startup_error)
 
     def render(self, task: RenderTask) -> RenderOutcome:
         """Run the two-stage transfer on ``task``'s row; a failure becomes an error record, never an exception."""
+        _inject_test_fault(task.entry.id)
         started_at, clock = now(), time.perf_counter()
         entry = task.entry
         record = {**empty_record(), **identity_columns(entry, task.fingerprint, run_id=task.run_id)}
-        png = None
+        png, masks = None, {}
         try:
-            extractor = self._extractor(entry.config.extractor)
+            extractor = self._extractor(entry.config.extractor, task.weights, entry.config.seed)
+            held = loaded_weights_identity(extractor.weights_sha256)
+            if held != task.fingerprint.extractor_weights_sha256:
+                raise WeightsMismatchError(f"the worker's {extractor.name} weights are {held} but the job "
+                                           f"expected {task.fingerprint.extractor_weights_sha256}: the nodes "
+                                           "do not share one weights file.")
+            from stylecore.transfer import transfer  # noqa: PLC0415  (module docstring)
             result = transfer(entry.content, entry.style, entry.content_mask, entry.style_mask,
                               config=entry.config, extractor=extractor)
-            columns = {**result_columns(result, extractor), **metric_columns(result)}
+            columns = {**result_columns(result), **metric_columns(result)}
             encoded = encode_image(result.output, "PNG", result.content_metadata)
+            automatic = {side: encode_image(label_map_to_rgb(getattr(result, f"{side}_labels")), "PNG")
+                         for side in ("content", "style")} if result.diagnostics.automatic else {}
             if task.image_output is None:
-                png = encoded
+                png, masks = encoded, automatic
             else:
-                columns.update(write_image(task.image_output, entry.id, encoded))
+                columns.update(write_image(task.image_output, entry.id, encoded, automatic))
             record.update(columns)
         except Exception as error:  # every failure of a row, foreseen or not, becomes its error record
             record.update(error_columns(error))
         self._rendered += 1
         record.update(worker_columns(self._device, worker=self._worker, started_at=started_at,
-                                     finished_at=now(), seconds=time.perf_counter() - clock))
-        return RenderOutcome(record=record, png=png)
+                                     finished_at=now(), seconds=time.perf_counter() - clock,
+                                     attempts=task.attempt))
+        return RenderOutcome(record=record, png=png, masks=masks)
 
-    def _extractor(self, name: str) -> FeatureExtractor:
-        if name not in self._extractors:
-            self._extractors[name] = load_extractor(name, weights=self._weights.get(name), seed=self._seed)
+    def _extractor(self, name: str, weights: str | None, seed: int) -> FeatureExtractor:
+        """The extractor ``name`` with ``weights``; the seed matters to random weights only."""
+        key = (name, weights, seed if weights == RANDOM_WEIGHTS else None)
+        if key not in self._extractors:
+            from stylecore.extractors import load_extractor  # noqa: PLC0415  (module docstring)
+            self._extractors[key] = load_extractor(name, weights=weights, seed=seed)
             self._loads[name] += 1
-        return self._extractors[name]
+        return self._extractors[key]
+
+
+class WeightsMismatchError(StyleCoreError):
+    """The weights a worker holds are not the ones the row's fingerprint names."""
+
+
+TEST_FAULT_VARIABLE = "RAY_JOBS_TEST_FAULT"
+
+
+def _inject_test_fault(row_id: str) -> None:
+    """The fault ``$RAY_JOBS_TEST_FAULT`` asks for on row ``row_id``, if any (module docstring)."""
+    action, _, rest = os.environ.get(TEST_FAULT_VARIABLE, "").partition(":")
+    target, _, marker = rest.partition(":")
+    if target != row_id:
+        return
+    if action == "kill" and not (marker and Path(marker).exists()):
+        if marker:
+            Path(marker).write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    if action == "hang":
+        time.sleep(10**6)
 

@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--weights", help="extractor weights: a file; for vgg19 also 'imagenet' or 'random' "
                      "(default: SqueezeNet from $STYLECORE_WEIGHTS_DIR or ~/.cache/stylecore/weights; "
                      "VGG-19 from Keras' ImageNet download)")
+    run.add_argument("--save-masks", action="store_true",
+                     help="also write the label maps the transfer used (automatic or cleaned hand masks) as "
+                     "colour-coded PNGs beside the output, OUTPUT-content-mask.png and OUTPUT-style-mask.png, "
+                     "to check, fix and give back as --content-mask and --style-mask")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
     add_config_arguments(run)
     download = commands.add_parser("download-weights", help="fetch the SqueezeNet weights (needs internet)")
@@ -175,10 +179,12 @@ def _run_transfer(arguments: argparse.Namespace) -> None:
     result = transfer(*pair, config=config, extractor=extractor,
                       progress=None if arguments.quiet else _print_progress)
     write_image(arguments.output, result.output, result.content_metadata, jpeg_quality=arguments.jpeg_quality)
+    saved_masks = _save_masks(arguments.output, result) if arguments.save_masks else None
     sidecar = {"version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "host": platform.node(), "content": arguments.content, "style": arguments.style,
                "content_mask": arguments.content_mask, "style_mask": arguments.style_mask,
                "output": arguments.output,
+               "automatic_masks": result.diagnostics.automatic, "saved_masks": saved_masks,
                "extractor_weights_sha256": extractor.weights_sha256, **result.summary(),
                "history": result.history}
     write_bytes(os.path.splitext(arguments.output)[0] + ".json", json.dumps(sidecar, indent=2).encode())
@@ -191,6 +197,19 @@ def use_storage_endpoint(endpoint: str | None) -> None:
     ``$AWS_ENDPOINT_URL``, which pyarrow, :mod:`stylecore.storage` and the batch layer's workers read."""
     if endpoint:
         os.environ[ENDPOINT_VARIABLE] = endpoint
+
+
+def _save_masks(output: str, result: Any) -> dict[str, str]:
+    """Write ``result``'s label maps as palette-coloured PNGs beside ``output`` (a path or a URI);
+    their locations by side."""
+    from stylecore.masks import label_map_to_rgb
+    from stylecore.output import write_image
+
+    stem = os.path.splitext(output)[0]
+    paths = {side: f"{stem}-{side}-mask.png" for side in ("content", "style")}
+    for side, path in paths.items():
+        write_image(path, label_map_to_rgb(getattr(result, f"{side}_labels")))
+    return paths
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ Extractor = Literal["squeezenet", "vgg19"]
 Init = Literal["content", "noise", "colour_transfer"]
 ContentOnlyPolicy = Literal["global_style", "content_only"]
 Finish = Literal["none", "local_affine"]
+AutoMasks = Literal["when_missing", "on", "off"]
 
 
 def _option(default: Any, help_text: str) -> Any:
@@ -66,6 +67,11 @@ class TransferConfig:
     content_only_policy: ContentOnlyPolicy = _option(
         "global_style", "style of a segment only the content mask has: global_style (the whole style "
         "photo) or content_only (no style term)")
+    auto_masks: AutoMasks = _option(
+        "when_missing", "automatic segment matching (stylecore.segment_matching): when_missing (pairs "
+        "without masks), on (also ignore given masks), or off (no masks means one whole-image segment)")
+    auto_mask_segments: int = _option(
+        7, "most segments automatic matching keeps; segments one photo lacks are dropped, so a pair keeps 1 to this many")
     laplacian_epsilon: float = _option(1e-7, "epsilon of the matting Laplacian")
     laplacian_radius: int = _option(1, "window radius of the matting Laplacian (1: 3x3 windows)")
     max_image_pixels: int = _option(
@@ -93,8 +99,12 @@ class TransferConfig:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     def config_hash(self) -> str:
-        """First 16 hex digits of the SHA-256 of :meth:`to_json`."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+        """First 16 hex digits of the SHA-256 of the canonical JSON form (:func:`canonical_json`).
+
+        Equal settings hash alike however they were written: ``1e4``, ``10000`` and ``10000.0``
+        for a float field all hash as ``10000.0``.
+        """
+        return hashlib.sha256(canonical_json(self).encode()).hexdigest()[:16]
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TransferConfig:
@@ -110,6 +120,29 @@ class TransferConfig:
         normalised = {key: tuple(value) if isinstance(value, list) else value
                       for key, value in changes.items()}
         return dataclasses.replace(self, **normalised)
+
+
+def canonical_json(config: TransferConfig) -> str:
+    """:meth:`TransferConfig.to_json` with every number of a float field (or list of floats) as a float.
+
+    A float field also accepts integers (JSON and CSV overrides arrive untyped), and ``json`` writes
+    ``10000`` and ``10000.0`` differently; this form is what :meth:`TransferConfig.config_hash` hashes.
+    """
+    hints = typing.get_type_hints(TransferConfig)
+    values = config.to_dict()
+    for name, value in values.items():
+        if _is_float_field(hints[name]) and value is not None:
+            values[name] = [float(item) for item in value] if isinstance(value, list) else float(value)
+    return json.dumps(values, sort_keys=True, separators=(",", ":"))
+
+
+def _is_float_field(hint: Any) -> bool:
+    arguments = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_is_float_field(argument) for argument in arguments if argument is not type(None))
+    if typing.get_origin(hint) is tuple:
+        return arguments[0] is float
+    return hint is float
 
 
 MIN_STAGE_SIZE = 32
@@ -171,7 +204,8 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "laplacian_radius": (1, 10, "[]"),
     "max_image_pixels": (1, _UNBOUNDED, "[)"),
     "affine_radius": (1, 32, "[]"),
-    "affine_epsilon": (0.0, _UNBOUNDED, "()"),  # 0 makes flat windows' fit singular
+    "affine_epsilon": (0.0, _UNBOUNDED, "()"),
+    "auto_mask_segments": (1, 9, "[]"),  # one palette colour per segment  # 0 makes flat windows' fit singular
 }
 """The valid range of every numeric option. NaN and infinities fall outside every range."""
 

@@ -24,13 +24,9 @@ import tensorflow as tf
 
 from stylecore.architectures import FIRE_MODULES, POOL_BEFORE, SQUEEZENET_CONV1, layer_names
 from stylecore.errors import WeightsError
+from stylecore.weights import (DEFAULT_WEIGHTS_DIR, SQUEEZENET_FILE, SQUEEZENET_SHA256, SQUEEZENET_URL,
+                               WEIGHTS_DIR_VARIABLE)
 
-SQUEEZENET_FILE = "squeezenet_v1.1_notop_tf.h5"
-SQUEEZENET_SHA256 = "17154246284f555591549ac2c83e127abfbf4307dc4b0060fdaa2931d0fa38da"
-SQUEEZENET_URL = ("https://github.com/rcmalli/keras-squeezenet/releases/download/v0.4/"
-                  "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5")
-WEIGHTS_DIR_VARIABLE = "STYLECORE_WEIGHTS_DIR"
-DEFAULT_WEIGHTS_DIR = Path.home() / ".cache" / "stylecore" / "weights"
 IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
 
 @dataclasses.dataclass(frozen=True)

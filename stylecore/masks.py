@@ -91,6 +91,8 @@ class PairDiagnostics:
     """Labels only in the content mask: styled per ``content_only_policy``."""
     style_only: tuple[str, ...]
     """Labels only in the style mask: ignored."""
+    automatic: bool = False
+    """The label maps came from automatic segment matching (:mod:`stylecore.segment_matching`), not mask files."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -232,6 +234,14 @@ def resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """A label map resized to ``shape`` = (height, width) with nearest-neighbour sampling."""
     return np.asarray(Image.fromarray(labels.astype(np.uint8)).resize(
         (shape[1], shape[0]), Image.Resampling.NEAREST))
+
+
+def label_map_to_rgb(labels: np.ndarray) -> np.ndarray:
+    """An (H, W) label map as an (H, W, 3) uint8 colour-coded mask, each label its palette colour.
+
+    The inverse of :func:`snap_to_palette` for a clean map: saved as PNG it reads back as the same labels.
+    """
+    return _PALETTE_RGB.astype(np.uint8)[labels]
 
 
 def label_names(labels: np.ndarray) -> tuple[str, ...]:

@@ -190,7 +190,7 @@ def write_bytes(location: str | os.PathLike[str], data: bytes) -> None:
     """Store ``data`` at ``location``, replacing what is there, whole or not at all (module docstring)."""
     location = absolute(location)
     if is_local(location):
-        with atomic_path(resolve(location)[1]) as temporary:
+        with atomic_path(resolve(location)[1], keep_suffix=False) as temporary:  # bytes: no format to infer
             temporary.write_bytes(data)
         return
     filesystem, path = resolve(location)
@@ -198,6 +198,17 @@ def write_bytes(location: str | os.PathLike[str], data: bytes) -> None:
         stream = filesystem.open_output_stream(path)
         stream.write(data)
         stream.close()
+    except OSError as error:
+        raise _store_error(error, location) from None
+
+
+def remove(location: str | os.PathLike[str]) -> None:
+    """Delete the file or object at ``location``; one already absent is no error."""
+    filesystem, path = resolve(location)
+    try:
+        filesystem.delete_file(path)
+    except FileNotFoundError:
+        return
     except OSError as error:
         raise _store_error(error, location) from None
 

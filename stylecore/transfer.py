@@ -35,6 +35,7 @@ from stylecore.objective import StageObjective
 from stylecore.optimise import minimise
 from stylecore.output import PhotoMetadata, read_metadata
 from stylecore.pair import ImageSource, PreparedPair, prepare_pair, probe_pair
+from stylecore.segment_matching import automatic_pair
 
 Progress = Callable[[int, int, int, dict[str, float]], None]
 """Called after every iteration with (stage, iteration, stage's iteration budget, losses)."""
@@ -58,7 +59,8 @@ class TransferResult:
     stages: list[dict[str, Any]]
     """Per stage: "stage", "iterations", "seconds", final "losses", "height", "width"."""
     timings: dict[str, float]
-    """Seconds: "prepare", "laplacian", "stage1", "stage2", "output", "total"."""
+    """Seconds: "prepare", "segment_matching" (0 without automatic masks), "laplacian", "stage1", "stage2",
+    "output", "total"."""
     content_image: np.ndarray
     style_image: np.ndarray
     content_labels: np.ndarray
@@ -77,7 +79,10 @@ class TransferResult:
 def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource | None = None,
              style_mask: ImageSource | None = None, *, config: TransferConfig = TransferConfig(),
              extractor: FeatureExtractor | None = None, progress: Progress | None = None) -> TransferResult:
-    """Restyle ``content`` with ``style``, segment by segment when masks are given.
+    """Restyle ``content`` with ``style``, segment by segment.
+
+    The segments are the given masks' or, per ``config.auto_masks``, matched automatically
+    (:mod:`stylecore.segment_matching`); with ``auto_masks="off"`` and no masks, one segment.
 
     ``extractor``: a loaded :class:`FeatureExtractor` of ``config.extractor`` (loading one is the
     slow part; pass it in when transferring many pairs). The pair is probed first
@@ -86,6 +91,9 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
     message for unusable input or a diverging optimisation.
     """
     started = time.perf_counter()
+    automatic = config.auto_masks == "on" or (config.auto_masks == "when_missing" and content_mask is None)
+    if config.auto_masks == "on":
+        content_mask = style_mask = None
     probe_pair(content, style, content_mask, style_mask, config=config)
     if extractor is None:
         extractor = load_extractor(config.extractor, seed=config.seed)
@@ -96,9 +104,13 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
     metadata = PhotoMetadata() if isinstance(content, np.ndarray) else read_metadata(content)
     pair = prepare_pair(content_photo, style, content_mask, style_mask, long_side=config.size,
                         min_segment_fraction=config.min_segment_fraction, max_pixels=config.max_image_pixels)
+    matching_started = time.perf_counter()
+    if automatic:
+        pair = automatic_pair(pair, extractor, segments=config.auto_mask_segments,
+                              min_segment_fraction=config.min_segment_fraction, seed=config.seed)
     layers = layer_choice(config.extractor, config.content_layers, config.style_layers,
                           config.style_layer_weights)
-    timings = {"prepare": time.perf_counter() - started}
+    timings = {"prepare": matching_started - started, "segment_matching": time.perf_counter() - matching_started}
     history: list[dict[str, float]] = []
     stages: list[dict[str, Any]] = []
 

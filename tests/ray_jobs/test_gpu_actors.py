@@ -40,7 +40,8 @@ def gpu_run(gpu_cluster, tmp_path_factory):
     manifest = folder / "manifest.jsonl"
     manifest.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     entries = read_manifest(manifest, data_root=folder, config=CONFIG)
-    summary = run_job(entries, options=JobOptions(output=folder / "output"), stream=io.StringIO())
+    summary = run_job(entries, options=JobOptions(output=folder / "output", require_visible_gpu=False),
+                      stream=io.StringIO())
     return summary, pq.read_table(summary.metadata_path).to_pylist()
 
 

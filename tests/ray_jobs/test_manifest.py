@@ -128,7 +128,7 @@ def test_missing_photos_are_not_a_manifest_problem(tmp_path):
 
 
 def test_shipped_manifests_name_existing_example_files():
-    data_root = DPST_DATA
+    data_root = DPST_DATA.resolve()  # the manifest resolves its paths; the shared folder may be a symlink
     full = read_manifest(REPOSITORY / "manifests" / "dpst-all.jsonl", data_root=data_root, config=BASE)
     smoke = read_manifest(REPOSITORY / "manifests" / "dpst-smoke.csv", data_root=data_root, config=BASE)
     assert [entry.id for entry in full] == [f"pair{number:02d}" for number in range(1, 61)]

@@ -20,7 +20,9 @@ import ray
 from conftest import DPST_DATA
 from PIL import Image
 
-from ray_jobs.outputs import ImageCheck, write_image
+from ray_jobs.fingerprint import hash_files
+from ray_jobs.metadata import OutputLock
+from ray_jobs.outputs import images_intact, write_image
 from ray_jobs.report import build_report
 from ray_jobs.schema import METADATA_SCHEMA
 from stylecore.storage import list_files, read_bytes, resolve, write_bytes
@@ -89,6 +91,13 @@ def test_the_smoke_manifest_renders_from_a_bucket_into_a_bucket(first_run, bucke
     assert rows["pair01"]["content_sha256"] == hashlib.sha256((DPST_DATA / "input/in1.png").read_bytes()).hexdigest()
     assert [location.rsplit("/", 1)[1] for location in list_files(f"{output}/images", "*")] == \
         sorted(f"{row_id}.png" for row_id in SMOKE_ROWS)  # nothing else: no temporary objects
+    # The row without masks had its segments matched automatically; its worker wrote the label maps too.
+    assert (rows["pair02-nomask"]["automatic_content_mask_path"], rows["pair01"]["automatic_content_mask_path"]) == \
+        ("masks/pair02-nomask-content.png", None)
+    assert list_files(f"{output}/masks", "*") == [f"{output}/masks/pair02-nomask-content.png",
+                                                  f"{output}/masks/pair02-nomask-style.png"]
+    with Image.open(io.BytesIO(read_bytes(f"{output}/masks/pair02-nomask-content.png"))) as mask:
+        assert mask.size == (rows["pair02-nomask"]["working_width"], rows["pair02-nomask"]["working_height"])
 
 
 def test_metadata_in_the_bucket_reads_as_one_dataset_with_pyarrow_and_duckdb(first_run):
@@ -179,12 +188,25 @@ def test_a_rerun_trusts_an_object_by_its_size_and_etag_and_notices_a_rewrite(obj
     output = f"{object_store.bucket('renders')}/etag-check"
     columns = write_image(output, "a", b"\x89PNG first version")
     row = {"id": "a", **columns}
-    assert ImageCheck(output).holds(row)
+    assert images_intact(output, [row]) == [True]
     write_bytes(f"{output}/images/a.png", b"\x89PNG other version")  # same size, other bytes
-    assert not ImageCheck(output).holds(row)
+    assert images_intact(output, [row]) == [False]
     filesystem, path = resolve(f"{output}/images/a.png")
     filesystem.delete_file(path)
-    assert not ImageCheck(output).holds(row)
+    assert images_intact(output, [row]) == [False]
+
+
+def test_objects_are_hashed_under_their_uris(object_store):
+    location = f"{object_store.bucket('renders')}/hashing/s.png"
+    write_bytes(location, b"style")
+    assert hash_files([location, location, f"{location}.missing"]) == {
+        location: hashlib.sha256(b"style").hexdigest(), f"{location}.missing": None}
+
+
+def test_an_output_in_a_bucket_takes_no_lock(object_store):
+    output = f"{object_store.bucket('renders')}/unlocked"
+    with OutputLock(output, "first"), OutputLock(output, "second"):
+        assert list_files(output, "*") == []
 
 
 def test_the_report_of_a_run_in_a_bucket_is_written_to_a_local_folder(first_run, tmp_path, capsys):
@@ -194,5 +216,6 @@ def test_the_report_of_a_run_in_a_bucket_is_written_to_a_local_folder(first_run,
     page = build_report(output, output=tmp_path / "report")
     thumbnails = sorted(path.name for path in (tmp_path / "report" / "thumbnails").iterdir())
     assert "pair01-output.jpg" in thumbnails and "pair01-content-mask.png" in thumbnails
-    assert "pair02-nomask-content.jpg" in thumbnails and "pair02-nomask-content-mask.png" not in thumbnails
+    assert "pair02-nomask-content.jpg" in thumbnails
+    assert "pair02-nomask-content-mask.png" in thumbnails  # its automatic mask, read from the bucket
     assert "<h1>Run report: smoke</h1>" in page.read_text(encoding="utf-8")

@@ -20,7 +20,8 @@ def test_help_explains_the_job_and_offers_every_configuration_field(capsys):
     assert exited.value.code == 0
     text = capsys.readouterr().out
     for phrase in ("MANIFEST", "--output", "--data-root", "--address", "RAY_ADDRESS", "--actors", "--limit",
-                   "--force", "--smoke", "skipped", "exit status", "ray job submit"):
+                   "--force", "--smoke", "skipped", "exit status", "ray job submit", "--max-retries",
+                   "--start-timeout", "--row-timeout", "SIGTERM"):
         assert phrase in text
     for field in dataclasses.fields(TransferConfig):
         assert f"--{field.name.replace('_', '-')}" in text
@@ -29,6 +30,8 @@ def test_help_explains_the_job_and_offers_every_configuration_field(capsys):
 @pytest.mark.parametrize("arguments, message", [
     (["--limit", "0"], "error: --limit must be at least 1."),
     (["--size", "8"], "error: invalid configuration: size x coarse_scale must be at least 32 px, got 8 x 0.5"),
+    (["--max-retries", "-1"], "error: --max-retries must not be negative."),
+    (["--row-timeout", "0"], "error: --start-timeout and --row-timeout must be positive."),
 ])
 def test_bad_options_are_refused_in_one_sentence(tmp_path, capsys, arguments, message):
     manifest = tmp_path / "m.csv"

@@ -23,6 +23,7 @@ from ray_jobs.schema import METADATA_SCHEMA, SCHEMA_VERSION, metric_column
 from stylecore.colour_transfer import colour_statistics_transfer
 from stylecore.images import save_png
 from stylecore.laplacian import matting_laplacian
+from stylecore.masks import PALETTE, label_map_to_rgb
 from stylecore.metrics import METRIC_NAMES, evaluate_output
 from tests.conftest import example_pair_paths
 
@@ -191,3 +192,20 @@ def test_thumbnail_of_a_full_resolution_output_matches_a_direct_resize(tmp_path,
         assert thumbnail.size == (213, 160)
         direct = Image.fromarray(pixels).resize(thumbnail.size, Image.Resampling.LANCZOS)
         assert np.abs(np.asarray(thumbnail, int) - np.asarray(direct, int)).mean() < 2.0
+
+
+def test_mask_columns_show_automatic_masks_when_there_are_no_hand_masks(tmp_path):
+    labels = np.zeros((40, 64), np.uint8)
+    labels[20:] = 4  # red bottom half under blue
+    (tmp_path / "masks").mkdir()
+    for side in ("content", "style"):
+        Image.fromarray(label_map_to_rgb(labels)).save(tmp_path / "masks" / f"auto-{side}.png")
+    paths = example_pair_paths(2)
+    row = record("auto", LATEST_RUN, "ok", 0, content_path=str(paths["content"]), style_path=str(paths["style"]),
+                 automatic_masks=True, automatic_content_mask_path="masks/auto-content.png",
+                 automatic_style_mask_path="masks/auto-style.png")
+    write_run(tmp_path / "metadata" / f"run-{LATEST_RUN}.parquet", [row])
+    build_report(tmp_path)
+    thumbnail = np.asarray(Image.open(tmp_path / "report" / "thumbnails" / "auto-content-mask.png").convert("RGB"))
+    assert {tuple(colour) for colour in thumbnail.reshape(-1, 3)} == {PALETTE["blue"], PALETTE["red"]}
+    assert (tmp_path / "report" / "thumbnails" / "auto-style-mask.png").is_file()

@@ -1,36 +1,64 @@
-"""Actor plans: one actor per GPU where there are GPUs, CPU actors of a fixed share otherwise,
-never more actors than rows, and a refusal for what the cluster cannot hold."""
+"""Actor plans, node by node: one actor per GPU on the GPU nodes with those nodes' CPUs, CPU actors
+of a fixed share otherwise, a memory reservation from the working size, never more actors than
+rows, and ``--actors`` beyond what the nodes hold now (for autoscaling clusters)."""
 
 from __future__ import annotations
 
 import pytest
 
 from ray_jobs.errors import JobError
-from ray_jobs.resources import DEFAULT_CPUS_PER_ACTOR, ActorPlan, plan_actors
+from ray_jobs.resources import (ACTOR_BASE_MEMORY, ACTOR_MEMORY_PER_PIXEL, DEFAULT_CPUS_PER_ACTOR, ActorGroup,
+                                ActorPlan, NodeResources, actor_memory_bytes, describe_request, plan_actors)
+
+GIB = 2**30
+MEMORY = actor_memory_bytes(700)
 
 
-@pytest.mark.parametrize("request_, plan", [
-    (dict(cluster_cpus=16, cluster_gpus=4, rows=60), ActorPlan(count=4, num_cpus=4, num_gpus=1)),
-    (dict(cluster_cpus=2, cluster_gpus=2, rows=60), ActorPlan(count=2, num_cpus=1, num_gpus=1)),
-    (dict(cluster_cpus=16, cluster_gpus=4, rows=3), ActorPlan(count=3, num_cpus=4, num_gpus=1)),
-    (dict(cluster_cpus=16, cluster_gpus=4, rows=60, actors=2), ActorPlan(count=2, num_cpus=8, num_gpus=1)),
-    (dict(cluster_cpus=16, cluster_gpus=4, rows=60, use_gpus=False),
-     ActorPlan(count=16 // DEFAULT_CPUS_PER_ACTOR, num_cpus=DEFAULT_CPUS_PER_ACTOR, num_gpus=0)),
-    (dict(cluster_cpus=16, cluster_gpus=0, rows=60), ActorPlan(count=8, num_cpus=2, num_gpus=0)),
-    (dict(cluster_cpus=2, cluster_gpus=0, rows=60), ActorPlan(count=1, num_cpus=2, num_gpus=0)),
-    (dict(cluster_cpus=2, cluster_gpus=0, rows=60, actors=2), ActorPlan(count=2, num_cpus=1, num_gpus=0)),
-    (dict(cluster_cpus=12, cluster_gpus=0, rows=60, cpus_per_actor=3), ActorPlan(count=4, num_cpus=3, num_gpus=0)),
-    (dict(cluster_cpus=1, cluster_gpus=0, rows=5), ActorPlan(count=1, num_cpus=1, num_gpus=0)),
+def node(cpus: float, gpus: float = 0, memory: float = 64 * GIB, name: str = "n") -> NodeResources:
+    return NodeResources(node_id=name, address=name, cpus=cpus, gpus=gpus, memory=memory)
+
+
+def test_memory_request_grows_with_the_working_pixels():
+    assert actor_memory_bytes(0) == ACTOR_BASE_MEMORY
+    assert actor_memory_bytes(700) == ACTOR_BASE_MEMORY + ACTOR_MEMORY_PER_PIXEL * 490_000
+    assert 2 * GIB < actor_memory_bytes(700) < 3 * GIB
+
+
+@pytest.mark.parametrize("nodes, options, groups", [
+    # the issue's cluster: a 2-CPU head and a 1-CPU, 1-GPU worker: one GPU actor with 1 CPU
+    ([node(2, name="head"), node(1, 1, name="gpu")], {}, [ActorGroup(1, 1, 1, MEMORY)]),
+    ([node(16, 4)], {}, [ActorGroup(4, 4, 1, MEMORY)]),
+    ([node(2, 2)], {}, [ActorGroup(2, 1, 1, MEMORY)]),
+    ([node(16, 4)], {"rows": 3}, [ActorGroup(3, 4, 1, MEMORY)]),
+    # unequal GPU nodes: each actor gets its own node's share
+    ([node(8, 2, name="a"), node(4, 1, name="b"), node(32)], {}, [ActorGroup(3, 4, 1, MEMORY)]),
+    ([node(8, 1, name="a"), node(4, 1, name="b")], {}, [ActorGroup(1, 8, 1, MEMORY), ActorGroup(1, 4, 1, MEMORY)]),
+    ([node(16, 4)], {"use_gpus": False},
+     [ActorGroup(16 // DEFAULT_CPUS_PER_ACTOR, DEFAULT_CPUS_PER_ACTOR, 0, MEMORY)]),
+    ([node(16), node(1)], {}, [ActorGroup(8, 2, 0, MEMORY), ActorGroup(1, 1, 0, MEMORY)]),
+    ([node(2)], {}, [ActorGroup(1, 2, 0, MEMORY)]),
+    ([node(2)], {"actors": 2}, [ActorGroup(2, 1, 0, MEMORY)]),
+    ([node(12)], {"cpus_per_actor": 3}, [ActorGroup(4, 3, 0, MEMORY)]),
+    # memory bounds the count: 5 GiB holds two actors of 2.4 GiB
+    ([node(16, memory=5 * GIB)], {}, [ActorGroup(2, 2, 0, MEMORY)]),
+    # more actors than the nodes hold now: the rest wait for an autoscaler in the common shape
+    ([node(2, 1)], {"actors": 3}, [ActorGroup(3, 2, 1, MEMORY)]),
+    # a node too small for even one: one actor anyway, which the start timeout then judges
+    ([node(16, memory=1 * GIB)], {}, [ActorGroup(1, 2, 0, MEMORY)]),
 ])
-def test_plan(request_, plan):
-    assert plan_actors(**request_) == plan
+def test_plan(nodes, options, groups):
+    assert plan_actors(nodes, **{"rows": 60, "size": 700, **options}) == ActorPlan(tuple(groups))
 
 
-@pytest.mark.parametrize("request_, message", [
-    (dict(cluster_cpus=16, cluster_gpus=2, rows=60, actors=3), "3 actors asked for but the cluster has 2 GPU"),
-    (dict(cluster_cpus=4, cluster_gpus=0, rows=60, actors=3, cpus_per_actor=2), "need 6 CPUs but the cluster has 4"),
-    (dict(cluster_cpus=4, cluster_gpus=0, rows=60, actors=0), "must be at least 1"),
-])
-def test_requests_the_cluster_cannot_hold_are_refused(request_, message):
-    with pytest.raises(JobError, match=message):
-        plan_actors(**request_)
+def test_the_request_is_described_with_what_each_node_has():
+    nodes = [node(2, name="10.0.0.1"), node(1, 1, name="10.0.0.2")]
+    plan = plan_actors(nodes, rows=4, size=700, cpus_per_actor=3)
+    text = describe_request(plan, nodes)
+    assert text.startswith("asked for 1 actor(s) of 3 CPU(s), 1 GPU(s) and 2.4 GiB of memory per actor")
+    assert "10.0.0.1 2 CPU(s), 0 GPU(s), 64.0 GiB; 10.0.0.2 1 CPU(s), 1 GPU(s), 64.0 GiB" in text
+
+
+@pytest.mark.parametrize("options", [{"actors": 0}, {"cpus_per_actor": 0}])
+def test_counts_below_one_are_refused(options):
+    with pytest.raises(JobError, match="must be at least 1"):
+        plan_actors([node(4)], rows=60, size=700, **options)

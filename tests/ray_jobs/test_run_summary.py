@@ -35,6 +35,12 @@ def test_summary_uses_rendered_rows_only():
     assert "rows: 3  (ok 1  error 1  skipped 1)" in table and "latest run 1 recorded no times" in table
 
 
+def test_a_run_without_rendered_rows_says_so_instead_of_empty_metric_headings():
+    table = summary_table(Summary.of([{"id": "c", "run_id": "1", "status": "error", "seconds": None}], []))
+    assert "metrics: none, as no rendered row has them" in table
+    assert "SSIM" not in table and "—     0" not in table
+
+
 def test_format_value():
     assert [format_value(value) for value in (2.697e-07, 0.001087, 14.391, 1.0, None, float("nan"))] == [
         "2.697e-07", "0.001087", "14.39", "1", "—", "—"]

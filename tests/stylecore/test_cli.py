@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from stylecore.masks import clean_label_map, pair_segments
 from tests.conftest import example_pair_paths
 from tests.stylecore.test_images import bomb_png
 
@@ -122,3 +123,21 @@ def test_every_refused_kind_is_one_line_with_status_2_and_no_output(tmp_path):
         assert completed.returncode == 2, (kind, completed.stderr)
         assert len(lines) == 1 and lines[0].startswith("stylecore"), (kind, completed.stderr)
         assert "Traceback" not in completed.stderr and not output.exists(), kind
+
+
+def test_save_masks_writes_the_automatic_label_maps_as_masks_that_read_back(tmp_path):
+    paths = example_pair_paths(2)
+    output = tmp_path / "out.png"
+    completed = run_cli("transfer", "--content", str(paths["content"]), "--style", str(paths["style"]),
+                        "--output", str(output), "--size", "64", "--stage1-iterations", "2",
+                        "--stage2-iterations", "1", "--save-masks", "--quiet")
+    assert completed.returncode == 0, completed.stderr
+    sidecar = json.loads(output.with_suffix(".json").read_text())
+    assert sidecar["automatic_masks"] and sidecar["diagnostics"]["automatic"]
+    content_mask = np.asarray(Image.open(sidecar["saved_masks"]["content"]))
+    style_mask = np.asarray(Image.open(tmp_path / "out-style-mask.png"))
+    assert content_mask.shape[:2] == tuple(sidecar["working_shape"])  # read back as hand masks at any photo size
+    content_labels, style_labels = (clean_label_map(mask, photo_shape=mask.shape[:2], working_shape=mask.shape[:2],
+                                                    min_segment_fraction=0.001)[0]
+                                    for mask in (content_mask, style_mask))
+    assert pair_segments(content_labels, style_labels).matched == tuple(sidecar["diagnostics"]["matched"])

@@ -1,6 +1,7 @@
 """The configuration object: defaults in one place, JSON round trip, stable hash, validation."""
 
 import dataclasses
+import hashlib
 import json
 import subprocess
 import sys
@@ -107,3 +108,23 @@ def test_output_size_is_the_content_photos_own_or_a_long_side():
             TransferConfig(output_size=bad)
     with pytest.raises(ValueError, match="affine_epsilon"):
         TransferConfig(affine_epsilon=0.0)
+
+
+def test_the_same_configuration_written_three_ways_hashes_alike():
+    written = [TransferConfig.from_dict(json.loads(text)) for text in (
+        '{"photorealism_weight": 1e4, "style_layer_weights": [1, 2e0], "style_layers": ["conv1", "fire2"]}',
+        '{"photorealism_weight": 10000, "style_layer_weights": [1.0, 2], "style_layers": ["conv1", "fire2"]}',
+        '{"photorealism_weight": 10000.0, "style_layer_weights": [1.0, 2.0], "style_layers": ["conv1", "fire2"]}')]
+    assert len({config.config_hash() for config in written}) == 1
+    assert written[0].config_hash() != TransferConfig(photorealism_weight=10001).config_hash()
+    # configurations already written with floats keep the hash earlier runs recorded
+    assert TransferConfig().config_hash() == hashlib.sha256(
+        TransferConfig().to_json().encode()).hexdigest()[:16]
+
+
+def test_automatic_mask_options_are_checked():
+    assert TransferConfig().auto_masks == "when_missing"
+    with pytest.raises(ValueError, match="auto_masks must be one of"):
+        TransferConfig(auto_masks="always")
+    with pytest.raises(ValueError, match=r"auto_mask_segments must be in \[1, 9\], got 10"):
+        TransferConfig(auto_mask_segments=10)

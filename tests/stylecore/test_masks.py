@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from stylecore.errors import InputImageError
-from stylecore.masks import (PALETTE, PALETTE_NAMES, check_mask_shape, clean_label_map, label_names, load_label_map,
-                             merge_specks, snap_to_palette)
+from stylecore.masks import (PALETTE, PALETTE_NAMES, check_mask_shape, clean_label_map, label_map_to_rgb, label_names,
+                             load_label_map, merge_specks, snap_to_palette)
 from stylecore.pair import prepare_pair
 from tests.conftest import DPST_DATA, example_pair_paths
 
@@ -193,3 +193,13 @@ def test_masks_sharing_no_label_are_paired_by_policy(tmp_path):
     pair = prepare_pair(photo, photo, blue, green, long_side=64, min_segment_fraction=0.001)
     assert pair.diagnostics.matched == () and pair.diagnostics.content_only == ("blue",)
     assert pair.diagnostics.style_only == ("green",)
+
+
+def test_a_label_map_saved_as_a_mask_reads_back_as_the_same_labels(tmp_path):
+    labels = np.zeros((30, 40), np.uint8)
+    labels[10:, :] = PALETTE_NAMES.index("white")
+    labels[20:, 20:] = PALETTE_NAMES.index("purple")
+    Image.fromarray(label_map_to_rgb(labels)).save(tmp_path / "mask.png")
+    read_back, _ = load_label_map(tmp_path / "mask.png", photo_shape=(30, 40), working_shape=(30, 40),
+                                  min_segment_fraction=0.001)
+    np.testing.assert_array_equal(read_back, labels)

@@ -1,0 +1,49 @@
+"""The render version guard: output that moves must come with a bump of RENDER_VERSION.
+
+One small example pair is rendered with fixed settings and a 4x4 thumbnail of the result (mean of
+each block, RGB in [0, 1]) is compared with the one recorded for the current version. When this
+fails after a change to stylecore that changes output on purpose, bump
+``stylecore.render_version.RENDER_VERSION`` and record the new thumbnail here (the failure prints
+it): every batch row rendered by the old code is then redone by the next rerun, as it must be.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import example_pair_paths
+
+from stylecore.config import TransferConfig
+from stylecore.extractors import load_extractor
+from stylecore.render_version import RENDER_VERSION
+from stylecore.transfer import transfer
+
+CONFIG = TransferConfig(size=64, coarse_scale=1.0, stage1_iterations=3, stage2_iterations=3)
+TOLERANCE = 0.01
+"""Largest difference per thumbnail value that is round-off (thread counts, CPU instruction sets), not a change."""
+THUMBNAILS = {
+    1: [
+        [[0.583, 0.121, 0.22], [0.563, 0.122, 0.213], [0.547, 0.097, 0.203], [0.522, 0.064, 0.188]],
+        [[0.569, 0.179, 0.151], [0.527, 0.169, 0.153], [0.523, 0.16, 0.15], [0.514, 0.172, 0.134]],
+        [[0.168, 0.034, 0.03], [0.179, 0.061, 0.054], [0.192, 0.073, 0.064], [0.2, 0.062, 0.043]],
+        [[0.319, 0.054, 0.082], [0.326, 0.059, 0.077], [0.355, 0.072, 0.095], [0.375, 0.072, 0.121]],
+    ],
+}
+"""The recorded thumbnail of each render version: example pair 1 at 64 px, 3+3 iterations, SqueezeNet."""
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    """(4, 4, 3) block means of ``image`` (H, W, 3), cropped to multiples of 4."""
+    height, width = image.shape[0] // 4 * 4, image.shape[1] // 4 * 4
+    return image[:height, :width].reshape(4, height // 4, 4, width // 4, 3).mean(axis=(1, 3))
+
+
+def test_the_output_is_the_one_recorded_for_the_current_render_version():
+    paths = example_pair_paths(1)
+    result = transfer(paths["content"], paths["style"], paths["content_mask"], paths["style_mask"], config=CONFIG,
+                      extractor=load_extractor("squeezenet"))
+    assert RENDER_VERSION in THUMBNAILS, f"record the thumbnail of render version {RENDER_VERSION}"
+    measured = thumbnail(result.image)
+    difference = float(np.abs(measured - np.array(THUMBNAILS[RENDER_VERSION])).max())
+    assert difference <= TOLERANCE, (
+        f"the output changed (largest thumbnail difference {difference:.3f}) but RENDER_VERSION is still "
+        f"{RENDER_VERSION}: bump it and record this thumbnail: {np.round(measured, 3).tolist()}")
