@@ -79,7 +79,7 @@ def measure(folder: Path) -> None:
     imported = peak_memory_mib()
     started, cpu_started = time.perf_counter(), time.process_time()
     entries = read_manifest(folder / "manifest.jsonl", data_root=folder / "data", config=TransferConfig())
-    summary = run_job(entries, options=JobOptions(output=folder / "output"), stream=io.StringIO())
+    summary = run_job(entries, options=JobOptions(output=str(folder / "output")), stream=io.StringIO())
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     peak = peak_memory_mib()
     assert (summary.skipped, summary.ok, summary.failed) == (len(entries), 0, 0), summary

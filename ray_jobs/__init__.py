@@ -10,6 +10,7 @@ Read the modules in the order a row travels through them:
 - :mod:`ray_jobs.worker`: the Ray actor that holds an extractor and renders one row at a time;
 - :mod:`ray_jobs.pool`: hands rows to actors and collects outcomes as they finish;
 - :mod:`ray_jobs.records`: one metadata row per item, as :mod:`ray_jobs.schema` defines it;
+- :mod:`ray_jobs.outputs`: a row's image: where it goes, who writes it, how a rerun trusts it;
 - :mod:`ray_jobs.metadata`: the Parquet files under ``OUTPUT/metadata/``;
 - :mod:`ray_jobs.progress`: the console lines with done, failed, total and time left;
 - :mod:`ray_jobs.job`: one run from rows to images and metadata;

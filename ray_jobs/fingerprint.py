@@ -24,11 +24,12 @@ import dataclasses
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 
 from ray_jobs.manifest import PATH_COLUMNS, ManifestEntry
 from stylecore.config import TransferConfig
+from stylecore.errors import StorageError
 from stylecore.render_version import RENDER_VERSION
+from stylecore.storage import open_input
 from stylecore.weights import SQUEEZENET_SHA256
 
 _BLOCK_SIZE = 1 << 20
@@ -53,15 +54,15 @@ class Fingerprint:
 
 
 def file_sha256(path: str | os.PathLike[str] | None) -> str | None:
-    """Hex SHA-256 of a file's bytes; ``None`` when ``path`` is ``None``, missing or unreadable."""
+    """Hex SHA-256 of a file's (or object's) bytes; ``None`` when ``path`` is ``None``, missing or unreadable."""
     if path is None:
         return None
     digest = hashlib.sha256()
     try:
-        with open(path, "rb") as file:
+        with open_input(path) as file:
             for block in iter(lambda: file.read(_BLOCK_SIZE), b""):
                 digest.update(block)
-    except OSError:
+    except (OSError, StorageError):
         return None
     return digest.hexdigest()
 
@@ -71,14 +72,15 @@ def bytes_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def hash_files(paths: Iterable[str | os.PathLike[str]]) -> dict[Path, str | None]:
-    """:func:`file_sha256` of each distinct path, read in parallel, each once.
+def hash_files(paths: Iterable[str | os.PathLike[str]]) -> dict[str, str | None]:
+    """:func:`file_sha256` of each distinct path or URI, read in parallel, each once; keyed by the
+    location as a string (a ``Path`` would turn ``s3://b/k`` into ``s3:/b/k``).
 
     Paths go to the threads :data:`HASH_BATCH` at a time, so the pending work stays small however
     many files a manifest names (``Executor.map`` would queue a future for every one at once).
     """
-    distinct = list(dict.fromkeys(Path(path) for path in paths))
-    hashes: dict[Path, str | None] = {}
+    distinct = list(dict.fromkeys(os.fspath(path) for path in paths))
+    hashes: dict[str, str | None] = {}
     with concurrent.futures.ThreadPoolExecutor(HASH_THREADS) as pool:
         for start in range(0, len(distinct), HASH_BATCH):
             batch = distinct[start:start + HASH_BATCH]
@@ -132,5 +134,5 @@ def fingerprints(entries: Sequence[ManifestEntry], *,
     return result
 
 
-def _lookup(hashes: Mapping[Path, str | None], path: Path | None) -> str | None:
-    return None if path is None else hashes[Path(path)]
+def _lookup(hashes: Mapping[str, str | None], path: str | None) -> str | None:
+    return None if path is None else hashes[os.fspath(path)]

@@ -1,14 +1,16 @@
 """One run: manifest entries in; images, metadata files and a summary out.
 
 1. take the output folder's lock (:class:`ray_jobs.metadata.OutputLock`): a second live run into
-   the same folder is refused;
+   the same local folder is refused (an object-store output is not locked: one run per prefix is
+   the user's to ensure);
 2. fingerprint every row and find the rows earlier runs already finished (:mod:`ray_jobs.resume`),
    unless ``force``; they are recorded as ``skipped`` and not rendered again;
 3. plan actors node by node and start them (:mod:`ray_jobs.resources`, :mod:`ray_jobs.pool`); a
    job whose workers cannot start (weights, GPU, no room within the start timeout) stops here,
    having written no metadata;
-4. as each row finishes, write its image (``OUTPUT/images/<id>.png``, write then rename) and its
-   metadata row (:mod:`ray_jobs.metadata`), and print a progress line;
+4. as each row finishes, write its image (``OUTPUT/images/<id>.png``) and its automatic masks, whole
+   or not at all (in an object store the worker has already written them, :mod:`ray_jobs.outputs`),
+   and its metadata row (:mod:`ray_jobs.metadata`), and print a progress line;
 5. stop the actors; compact the metadata, also when interrupted (Ctrl-C, or SIGTERM, which the
    command line turns into the same exception).
 
@@ -25,30 +27,28 @@ import secrets
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TextIO
 
-from ray_jobs.fingerprint import bytes_sha256, fingerprints
+from ray_jobs.fingerprint import fingerprints
 from ray_jobs.manifest import ManifestEntry
 from ray_jobs.metadata import MetadataWriter, OutputLock
+from ray_jobs.outputs import workers_write_images, write_image
 from ray_jobs.pool import PoolOptions, WorkerPool, live_nodes
 from ray_jobs.progress import ProgressReporter, format_duration
-from ray_jobs.records import Record, automatic_mask_columns, error_columns, output_columns
+from ray_jobs.records import Record, error_columns
 from ray_jobs.resources import plan_actors
 from ray_jobs.resume import done_rows, skipped_rows
 from ray_jobs.worker import RenderOutcome, RenderTask, WorkerInfo
-from stylecore.atomic import atomic_path
-
-IMAGES_FOLDER = "images"
-MASKS_FOLDER = "masks"
+from stylecore.errors import StorageError
 
 
 @dataclasses.dataclass(frozen=True)
 class JobOptions:
     """How a run is carried out; what each row computes is in its entry's configuration."""
 
-    output: Path
-    """Folder of the images and metadata; reruns into the same folder skip finished rows."""
+    output: str
+    """Folder (absolute path) or object-store prefix (URI) of the images and metadata; reruns into
+    the same output skip finished rows."""
     actors: int | None = None
     """Number of actors; ``None``: one per GPU, else as many as fit (:mod:`ray_jobs.resources`)."""
     cpus_per_actor: int | None = None
@@ -75,7 +75,7 @@ class JobSummary:
     """What a run did."""
 
     run_id: str
-    metadata_path: Path
+    metadata_path: str
     ok: int
     failed: int
     skipped: int
@@ -107,7 +107,8 @@ def run_job(entries: Sequence[ManifestEntry], *, options: JobOptions, stream: Te
         for path, reason in earlier.unreadable if earlier else []:
             print(f"warning: ignoring unreadable metadata file {path} ({reason}); its rows will be redone",
                   file=stream)
-        tasks = [RenderTask(entry, prints[entry.id], run_id,
+        image_output = options.output if workers_write_images(options.output) else None
+        tasks = [RenderTask(entry, prints[entry.id], run_id, image_output=image_output,
                             weights=options.weights if entry.config.extractor == extractor else None)
                  for entry in entries if entry.id not in done]
         print(f"run {run_id}: {len(entries)} rows, {len(tasks)} to render, {len(done)} skipped as already done"
@@ -162,23 +163,16 @@ def _job_extractor(entries: Sequence[ManifestEntry]) -> tuple[str, int]:
     return name, next(entry.config.seed for entry in entries if entry.config.extractor == name)
 
 
-def store_image(outcome: RenderOutcome, *, output: Path) -> Record:
+def store_image(outcome: RenderOutcome, *, output: str) -> Record:
     """Write an ok outcome's image to ``OUTPUT/images/<id>.png`` and its automatic masks, if any, to
-    ``OUTPUT/masks/<id>-content.png`` and ``-style.png`` (write then rename); its complete record.
+    ``OUTPUT/masks/<id>-content.png`` and ``-style.png`` (whole or not at all); its complete record.
 
-    A write that fails (a full disk, no permission) turns the row into an error row.
+    An outcome without PNG bytes is complete already (an error, or an image its worker wrote).
+    A write that fails (a full disk, no permission, a store that refuses) turns the row into an error row.
     """
     if outcome.png is None:
         return outcome.record
-    row_id = outcome.record["id"]
-    relative = f"{IMAGES_FOLDER}/{row_id}.png"
-    mask_paths = {side: f"{MASKS_FOLDER}/{row_id}-{side}.png" for side in outcome.masks}
     try:
-        for path, data in ((relative, outcome.png),
-                           *((mask_paths[side], data) for side, data in outcome.masks.items())):
-            with atomic_path(output / path) as temporary:
-                temporary.write_bytes(data)
-    except OSError as error:
+        return {**outcome.record, **write_image(output, outcome.record["id"], outcome.png, outcome.masks)}
+    except (OSError, StorageError) as error:
         return {**outcome.record, **error_columns(error)}
-    return {**outcome.record, **output_columns(relative, bytes_sha256(outcome.png)),
-            **automatic_mask_columns(mask_paths)}

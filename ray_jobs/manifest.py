@@ -17,8 +17,10 @@ column         required meaning
 ============== ======== =====================================================================
 
 The format follows the file's suffix: ``.jsonl`` (or ``.ndjson``), ``.csv`` (a header line, then
-one line per row; an empty cell is an absent value) or ``.parquet``. Relative paths resolve against
-the data root the job is given.
+one line per row; an empty cell is an absent value) or ``.parquet``. The manifest and every path in
+it may be a local path or an object-store URI (``s3://bucket/key``, ``gs://``, ``hdfs://``; see
+:mod:`stylecore.storage`). Relative paths resolve against the data root the job is given, itself a
+folder or a URI prefix; absolute paths and URIs are kept.
 
 The whole manifest is checked before any work starts, and a problem (an unreadable file, a missing
 column, an unknown column, a duplicate id, an invalid configuration override) raises
@@ -31,11 +33,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
+import os
+import posixpath
 import re
 import sys
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -43,6 +47,8 @@ import pyarrow.parquet as pq
 
 from ray_jobs.errors import ManifestError, one_line
 from stylecore.config import TransferConfig
+from stylecore.errors import StorageError
+from stylecore.storage import join, read_bytes
 
 REQUIRED_COLUMNS = ("id", "content", "style")
 PATH_COLUMNS = ("content", "style", "content_mask", "style_mask")
@@ -56,31 +62,34 @@ class ManifestEntry:
     """One row of a manifest, its paths resolved and its configuration merged onto the job's."""
 
     id: str
-    content: Path
-    style: Path
-    content_mask: Path | None
-    style_mask: Path | None
+    content: str
+    """Absolute local path or URI of the content photo; likewise the other three."""
+    style: str
+    content_mask: str | None
+    style_mask: str | None
     config: TransferConfig
     """The job's configuration with this row's ``config`` overrides applied."""
     location: str
     """Where the row is in its file, for messages: ``"line 3"`` (JSONL, CSV) or ``"row 3"`` (Parquet)."""
 
 
-def read_manifest(path: str | Path, *, data_root: str | Path, config: TransferConfig) -> list[ManifestEntry]:
+def read_manifest(path: str | os.PathLike[str], *, data_root: str | os.PathLike[str],
+                  config: TransferConfig) -> list[ManifestEntry]:
     """Read and check a whole manifest (module docstring); relative paths resolve against ``data_root``.
 
     ``config`` is the job's configuration, onto which each row's overrides are merged.
     Raises :class:`ManifestError` for any problem, before any row is returned.
     """
-    path = Path(path)
-    file_format = FORMATS.get(path.suffix.lower())
+    path = os.fspath(path)
+    suffix = posixpath.splitext(path)[1]
+    file_format = FORMATS.get(suffix.lower())
     if file_format is None:
-        raise ManifestError(f"{path}: unknown manifest format {path.suffix!r}; "
+        raise ManifestError(f"{path}: unknown manifest format {suffix!r}; "
                             f"use one of {', '.join(sorted(FORMATS))}.")
     entries: list[ManifestEntry] = []
     first_seen: dict[str, str] = {}
     for location, values in _raw_rows(path, file_format):
-        entry = _entry(values, location=location, data_root=Path(data_root), config=config,
+        entry = _entry(values, location=location, data_root=os.fspath(data_root), config=config,
                        where=f"{path}, {location}")
         if entry.id in first_seen:
             raise ManifestError(f"{path}, {location}: duplicate id {entry.id!r} "
@@ -92,20 +101,22 @@ def read_manifest(path: str | Path, *, data_root: str | Path, config: TransferCo
     return entries
 
 
-def _raw_rows(path: Path, file_format: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def _raw_rows(path: str, file_format: str) -> Iterator[tuple[str, dict[str, Any]]]:
     readers = {"jsonl": _jsonl_rows, "csv": _csv_rows, "parquet": _parquet_rows}
     try:
-        yield from readers[file_format](path)
+        yield from readers[file_format](path, read_bytes(path))
     except FileNotFoundError:
         raise ManifestError(f"{path}: manifest not found.") from None
+    except StorageError as error:
+        raise ManifestError(f"cannot read the manifest: {error}") from None
     except UnicodeDecodeError as error:
         raise ManifestError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}).") from None
     except (OSError, pa.ArrowException) as error:
         raise ManifestError(f"{path}: cannot read the manifest ({one_line(error)}).") from None
 
 
-def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as lines:
+def _jsonl_rows(path: str, data: bytes) -> Iterator[tuple[str, dict[str, Any]]]:
+    with io.StringIO(data.decode("utf-8")) as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -120,8 +131,8 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             yield f"line {number}", values
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    with path.open(encoding="utf-8", newline="") as file:
+def _csv_rows(path: str, data: bytes) -> Iterator[tuple[str, dict[str, Any]]]:
+    with io.StringIO(data.decode("utf-8"), newline="") as file:
         reader = csv.DictReader(file)
         header = reader.fieldnames or []
         for column in REQUIRED_COLUMNS:
@@ -133,8 +144,8 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             yield f"line {reader.line_num}", {key: value for key, value in values.items() if value != ""}
 
 
-def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    table = pq.read_table(path)
+def _parquet_rows(path: str, data: bytes) -> Iterator[tuple[str, dict[str, Any]]]:
+    table = pq.read_table(pa.BufferReader(data))
     for column in REQUIRED_COLUMNS:
         if column not in table.column_names:
             raise ManifestError(f"{path}: missing required column {column!r}.")
@@ -142,7 +153,7 @@ def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         yield f"row {number}", {key: value for key, value in values.items() if value not in (None, "")}
 
 
-def _entry(values: Mapping[str, Any], *, location: str, data_root: Path, config: TransferConfig,
+def _entry(values: Mapping[str, Any], *, location: str, data_root: str, config: TransferConfig,
            where: str) -> ManifestEntry:
     unknown = sorted(set(values) - set(COLUMNS))
     if unknown:
@@ -163,13 +174,12 @@ def _entry(values: Mapping[str, Any], *, location: str, data_root: Path, config:
                          location=location)
 
 
-def _resolved(value: Any, *, column: str, data_root: Path, where: str) -> Path | None:
+def _resolved(value: Any, *, column: str, data_root: str, where: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
         raise ManifestError(f"{where}: {column} must be a path (text), got {type(value).__name__}.")
-    path = Path(value).expanduser()
-    return (path if path.is_absolute() else data_root / path).resolve()
+    return join(data_root, value)
 
 
 def _row_config(overrides: Any, config: TransferConfig, *, where: str) -> TransferConfig:

@@ -7,25 +7,29 @@ run. When the run ends (also on Ctrl-C or SIGTERM) it compacts its parts into on
 ``run-<run id>.parquet``, and removes them. A run killed outright (SIGKILL, a lost node) leaves its
 parts: they are complete files and read like any other.
 
-Every file is written beside its final name under a temporary name that starts with a dot and
-does not end in ``.parquet``, then renamed over it, so neither a reader (``read_parquet(
+Every local file is written beside its final name under a temporary name that starts with a dot
+and does not end in ``.parquet``, then renamed over it, so neither a reader (``read_parquet(
 'OUTPUT/metadata/*.parquet')`` in DuckDB, pyarrow, pandas) nor a rerun ever sees a torn file or a
-temporary one. During the instant between the compacted file's rename and the removal of the
-parts a reader may see a run's rows twice; :func:`latest_rows` keeps one row per id.
+temporary one. In an object store (``--output s3://...``) each file is one whole object put
+(:func:`stylecore.storage.write_bytes`): the object appears complete or not at all, and there are
+no temporary objects; parts are found by listing the one ``metadata/`` prefix.
+``pyarrow.dataset.dataset("s3://.../metadata")`` and DuckDB's
+``read_parquet('s3://.../metadata/*.parquet')`` read the folder as one dataset. During the instant
+between the compacted file's write and the removal of the parts a reader may see a run's rows
+twice; :func:`latest_rows` keeps one row per id.
 
-:class:`OutputLock` keeps two live runs out of one output folder.
+:class:`OutputLock` keeps two live runs out of one local output folder; an object store cannot
+hold such a lock, so one run per output prefix is the user's to ensure there.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
+import io
 import os
 import socket
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,53 +39,47 @@ import pyarrow.parquet as pq
 from ray_jobs.errors import JobError, one_line
 from ray_jobs.records import Record
 from ray_jobs.schema import METADATA_SCHEMA
+from stylecore.errors import StorageError
+from stylecore.storage import is_local, join, list_files, remove, resolve, write_bytes
 
 METADATA_FOLDER = "metadata"
 RUN_FILE_GLOB = "run-*.parquet"
 LOCK_FILE = ".lock"
-_TEMPORARY_SUFFIX = ".partial"
 
 
-def metadata_folder(output: Path) -> Path:
-    """Where an output folder's metadata files are."""
-    return output / METADATA_FOLDER
+def metadata_folder(output: str) -> str:
+    """Where an output folder's (or URI prefix's) metadata files are."""
+    return join(output, METADATA_FOLDER)
 
 
-def run_file(output: Path, run_id: str) -> Path:
+def run_file(output: str, run_id: str) -> str:
     """The compacted metadata file of run ``run_id``."""
-    return metadata_folder(output) / f"run-{run_id}.parquet"
+    return join(metadata_folder(output), f"run-{run_id}.parquet")
 
 
-def part_file(output: Path, run_id: str, number: int) -> Path:
+def part_file(output: str, run_id: str, number: int) -> str:
     """Part ``number`` (from 1) of run ``run_id``, written while the run goes on."""
-    return metadata_folder(output) / f"run-{run_id}.part-{number:05d}.parquet"
+    return join(metadata_folder(output), f"run-{run_id}.part-{number:05d}.parquet")
 
 
-def write_table(path: Path, table: pa.Table) -> None:
-    """Write ``table`` as one Parquet file, atomically, under a temporary name no reader matches."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMPORARY_SUFFIX)
-    os.close(handle)
-    try:
-        pq.write_table(table, temporary)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
+def write_table(path: str, table: pa.Table) -> None:
+    """Write ``table`` as one Parquet file, whole or not at all (module docstring)."""
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
-def write_rows(path: Path, rows: Iterable[Record]) -> None:
-    """Write ``rows`` as one Parquet file with :data:`METADATA_SCHEMA`, atomically."""
+def write_rows(path: str, rows: Iterable[Record]) -> None:
+    """Write ``rows`` as one Parquet file with :data:`METADATA_SCHEMA`, whole or not at all."""
     write_table(path, pa.Table.from_pylist(list(rows), schema=METADATA_SCHEMA))
 
 
-def metadata_files(output: Path) -> list[Path]:
+def metadata_files(output: str) -> list[str]:
     """Every run and part file of ``output``, sorted by name (so by run start time)."""
-    return sorted(metadata_folder(output).glob(RUN_FILE_GLOB))
+    return list_files(metadata_folder(output), RUN_FILE_GLOB)
 
 
-def read_table(output: Path, columns: Sequence[str] | None = None) -> tuple[pa.Table, list[tuple[Path, str]]]:
+def read_table(output: str, columns: Sequence[str] | None = None) -> tuple[pa.Table, list[tuple[str, str]]]:
     """``columns`` (default: all) of every metadata file in ``output``, in the current schema.
 
     A column a file lacks (an older schema version) reads as null. Returns (table, unreadable),
@@ -92,8 +90,9 @@ def read_table(output: Path, columns: Sequence[str] | None = None) -> tuple[pa.T
     tables, unreadable = [], []
     for path in metadata_files(output):
         try:
-            tables.append(ds.dataset(path, format="parquet", schema=schema).to_table())
-        except (OSError, pa.ArrowException) as error:
+            filesystem, within = resolve(path)
+            tables.append(ds.dataset(within, filesystem=filesystem, format="parquet", schema=schema).to_table())
+        except (OSError, pa.ArrowException, StorageError) as error:
             unreadable.append((path, " ".join(str(error).split())))
     return (pa.concat_tables(tables) if tables else schema.empty_table()), unreadable
 
@@ -108,15 +107,15 @@ def latest_rows(table: pa.Table) -> pa.Table:
 class MetadataWriter:
     """Writes a run's rows as part files, then one compacted file (module docstring).
 
-    Raises :class:`JobError` when a file cannot be written (a full disk, no permission); the
-    files written before stay as they were.
+    Raises :class:`JobError` when a file cannot be written (a full disk, no permission, a store
+    that refuses); the files written before stay as they were.
     """
 
-    def __init__(self, output: Path, run_id: str, *, flush_seconds: float = 5.0) -> None:
+    def __init__(self, output: str, run_id: str, *, flush_seconds: float = 5.0) -> None:
         self.path = run_file(output, run_id)
         self._output, self._run_id = output, run_id
         self._pending: list[pa.Table] = []
-        self._parts: list[Path] = []
+        self._parts: list[str] = []
         self._flush_seconds = flush_seconds
         self._last_flush = time.monotonic()
 
@@ -150,44 +149,56 @@ class MetadataWriter:
         if not self._parts:
             self._write(self.path, METADATA_SCHEMA.empty_table())
             return
-        self._write(self.path, pa.concat_tables(pq.read_table(path, schema=METADATA_SCHEMA)
-                                                for path in self._parts))
-        for path in self._parts:
-            path.unlink()
+        self._write(self.path, pa.concat_tables(pq.read_table(within, filesystem=filesystem, schema=METADATA_SCHEMA)
+                                                for filesystem, within in map(resolve, self._parts)))
+        try:
+            for path in self._parts:
+                remove(path)
+        except (OSError, StorageError) as error:
+            raise JobError(f"cannot remove the metadata part files of run {self._run_id} "
+                           f"({one_line(error)}); the compacted file {self.path} holds their rows.") from None
         self._parts = []
 
-    def _write(self, path: Path, table: pa.Table) -> None:
+    def _write(self, path: str, table: pa.Table) -> None:
         try:
             write_table(path, table)
-        except OSError as error:
+        except (OSError, StorageError) as error:
             raise JobError(f"cannot write the metadata file {path} ({one_line(error)}); the rows written "
-                           f"before are kept in {path.parent}, and a rerun renders the rest.") from None
+                           f"before are kept in {metadata_folder(self._output)}, and a rerun renders the rest.") \
+                from None
 
 
 class OutputLock:
-    """An exclusive lock on an output folder, held by one live run at a time.
+    """An exclusive lock on a local output folder, held by one live run at a time.
 
     ``fcntl.flock`` on ``OUTPUT/.lock``: the kernel drops it when the holding process ends, however
     it ends, so a run killed outright never leaves the folder locked. The file names the holder
     (host, pid, run id) for the refusal's message. On network file systems flock is only as good
     as the file system's locking (NFS v4 and Lustre honour it; some FUSE mounts do not).
+
+    An output in an object store is not locked: a store has no lock that its holder's death
+    releases (a lock object left by a killed run would block every later run until removed by
+    hand), so keeping one run per output prefix is the user's responsibility there (README).
     """
 
-    def __init__(self, output: Path, run_id: str) -> None:
-        self._path = output / LOCK_FILE
+    def __init__(self, output: str, run_id: str) -> None:
+        self._output = output
         self._run_id = run_id
         self._file = None
 
     def __enter__(self) -> OutputLock:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        file = open(self._path, "a+", encoding="utf-8")  # noqa: SIM115  (held open for the run)
+        if not is_local(self._output):
+            return self
+        path = resolve(join(self._output, LOCK_FILE))[1]
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        file = open(path, "a+", encoding="utf-8")  # noqa: SIM115  (held open for the run)
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             file.seek(0)
             holder = file.read().strip() or "another process"
             file.close()
-            raise JobError(f"the output folder {self._path.parent} is in use by a run that is still going "
+            raise JobError(f"the output folder {self._output} is in use by a run that is still going "
                            f"({holder}); wait for it to end or choose another --output.") from None
         file.seek(0)
         file.truncate()

@@ -45,6 +45,7 @@ from ray_jobs.progress import format_duration
 from ray_jobs.records import Record, empty_record, error_columns, identity_columns, now
 from ray_jobs.resources import ActorGroup, ActorPlan, NodeResources, describe_request
 from ray_jobs.worker import TEST_FAULT_VARIABLE, RenderOutcome, RenderTask, TransferWorker, WorkerInfo
+from stylecore.storage import ENDPOINT_VARIABLE
 from stylecore.weights import WEIGHTS_DIR_VARIABLE
 
 TICK_SECONDS = 1.0
@@ -253,9 +254,11 @@ class WorkerPool:
 
 def _worker_environment() -> dict[str, str]:
     # TensorFlow's start-up chatter would repeat once per actor on the console; the weights folder
-    # of the driver's environment is where a local run's workers should look too.
+    # of the driver's environment is where a local run's workers should look too, and its object-store
+    # endpoint (--storage-endpoint) is where they read and write. Credentials are not forwarded: a
+    # runtime environment is shown in the dashboard; each node has its own (see README).
     environment = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-    for name in (WEIGHTS_DIR_VARIABLE, TEST_FAULT_VARIABLE):
+    for name in (WEIGHTS_DIR_VARIABLE, ENDPOINT_VARIABLE, TEST_FAULT_VARIABLE):
         if name in os.environ:
             environment[name] = os.environ[name]
     return environment

@@ -3,7 +3,7 @@
 A row is assembled from independent groups of columns, each from the one place that knows it:
 the manifest entry and its fingerprint (:func:`identity_columns`), the transfer's result
 (:func:`result_columns`, :func:`metric_columns`), a failure (:func:`error_columns`), the worker
-(:func:`worker_columns`) and, once the driver has written the image, :func:`output_columns`.
+(:func:`worker_columns`) and, once the image is written (:mod:`ray_jobs.outputs`), :func:`output_columns`.
 """
 
 from __future__ import annotations
@@ -94,9 +94,10 @@ def worker_columns(device: DeviceInfo, *, worker: str, started_at: datetime.date
             "started_at": started_at, "finished_at": finished_at, "seconds": seconds, "attempts": attempts}
 
 
-def output_columns(relative_path: str, sha256: str) -> Record:
-    """The written image: its path relative to the output folder and the SHA-256 of its bytes."""
-    return {"output_path": relative_path, "output_sha256": sha256}
+def output_columns(relative_path: str, sha256: str, *, size: int, etag: str | None) -> Record:
+    """The written image: its path relative to the output, the SHA-256 and size of its bytes, and the
+    object store's entity tag (``None`` on a local file system); see :mod:`ray_jobs.outputs`."""
+    return {"output_path": relative_path, "output_sha256": sha256, "output_bytes": size, "output_etag": etag}
 
 
 def automatic_mask_columns(relative_paths: Mapping[str, str]) -> Record:

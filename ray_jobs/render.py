@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import ray
 
@@ -20,8 +19,10 @@ from ray_jobs.errors import JobError, ManifestError
 from ray_jobs.job import JobOptions, run_job
 from ray_jobs.manifest import ManifestEntry, read_manifest
 from ray_jobs.resources import DEFAULT_CPUS_PER_ACTOR
-from stylecore.cli import add_config_arguments, config_from_arguments
+from stylecore.cli import add_config_arguments, config_from_arguments, use_storage_endpoint
 from stylecore.config import TransferConfig
+from stylecore.errors import StorageError
+from stylecore.storage import absolute, check_reachable, join
 
 SMOKE_CHANGES = {"size": 64, "coarse_scale": 1.0, "stage1_iterations": 5, "stage2_iterations": 5}
 """What ``--smoke`` does to the configuration: tiny images (stage 1 at full size, since SqueezeNet
@@ -41,12 +42,18 @@ Rerunning the same manifest into the same --output skips the rows already done a
 new, failed and changed ones (a changed photo, mask or configuration value); --force redoes all.
 
 Connects to the Ray cluster named by --address or $RAY_ADDRESS (as under `ray job submit`), else
-starts Ray on this machine. Manifest format: see manifests/README.md."""
+starts Ray on this machine. Manifest format: see manifests/README.md.
+
+MANIFEST, --data-root, --output and the paths in the manifest may be local paths or object-store
+URIs (s3://bucket/prefix, gs://, hdfs://); workers read their inputs from the store and write their
+images to it, so the nodes need no shared disk. Credentials come from the standard chain of each
+node (for S3: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, the instance role);
+--storage-endpoint (or AWS_ENDPOINT_URL) names an S3-compatible store."""
 
 EPILOG = """\
 exit status: 0 every row ok or skipped; 1 some rows failed (see their error_message);
-2 the job was refused or stopped (bad manifest, bad option, output folder in use by a live run,
-workers cannot start, no actor up within --start-timeout, a metadata file cannot be written);
+2 the job was refused or stopped (bad manifest, bad option, manifest or output unreachable, output
+folder in use by a live run, workers cannot start, no actor up within --start-timeout, a metadata file cannot be written);
 130 interrupted by Ctrl-C, 143 by SIGTERM (`ray job stop`): the rows finished so far are in the
 metadata and the actors are stopped; rerun the same command to render the rest.
 
@@ -57,19 +64,24 @@ examples:
   python -m ray_jobs.render manifests/dpst-smoke.csv --data-root ../shared/data/dpst --output runs/smoke --smoke
   python -m ray_jobs.render manifests/dpst-all.jsonl --data-root ../shared/data/dpst --output runs/dpst
   ray job submit --working-dir . -- python -m ray_jobs.render manifests/dpst-all.jsonl \\
-      --data-root /shared/dpst --output /shared/runs/dpst"""
+      --data-root /shared/dpst --output /shared/runs/dpst
+  python -m ray_jobs.render s3://photos/manifests/nightly.csv --data-root s3://photos/dpst \\
+      --output s3://renders/nightly"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = JobOptions(output=Path("."))
+    defaults = JobOptions(output=".")
     parser = argparse.ArgumentParser(prog="python -m ray_jobs.render", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("manifest", type=Path, metavar="MANIFEST", help="manifest file: .jsonl, .csv or .parquet")
-    parser.add_argument("--output", type=Path, required=True, metavar="DIR",
-                        help="folder for images/ and metadata/; reuse it to resume or re-render")
-    parser.add_argument("--data-root", type=Path, default=Path("."), metavar="DIR",
-                        help="folder the manifest's relative paths start from (default: the current folder; "
-                             "under `ray job submit` give an absolute path)")
+    parser.add_argument("manifest", metavar="MANIFEST", help="manifest file (path or URI): .jsonl, .csv or .parquet")
+    parser.add_argument("--output", required=True, metavar="DIR",
+                        help="folder or URI prefix for images/ and metadata/; reuse it to resume or re-render")
+    parser.add_argument("--data-root", default=".", metavar="DIR",
+                        help="folder or URI prefix the manifest's relative paths start from (default: the current "
+                             "folder; under `ray job submit` give an absolute path or a URI)")
+    parser.add_argument("--storage-endpoint", metavar="URL",
+                        help="S3-compatible endpoint for s3:// locations (MinIO, Ceph, R2), e.g. http://minio:9000 "
+                             "(default: $AWS_ENDPOINT_URL, else AWS); passed on to the workers")
     parser.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a new local Ray)")
     parser.add_argument("--actors", type=int, metavar="N", help="number of actors (default: one per GPU; without GPUs, "
                         "the cluster's CPUs divided by --cpus-per-actor)")
@@ -102,8 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, check the manifest, connect to Ray, run the job; the process's exit status."""
     arguments = build_parser().parse_args(argv)
     try:
+        use_storage_endpoint(arguments.storage_endpoint)
         entries = _entries(arguments)
-        options = JobOptions(output=arguments.output.resolve(), actors=arguments.actors,
+        check_reachable(arguments.output)
+        options = JobOptions(output=absolute(arguments.output), actors=arguments.actors,
                              cpus_per_actor=arguments.cpus_per_actor, use_gpus=not arguments.no_gpus,
                              force=arguments.force, weights=arguments.weights, max_retries=arguments.max_retries,
                              start_timeout=arguments.start_timeout, row_timeout=arguments.row_timeout)
@@ -111,12 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _connect(arguments.address)
         signal.signal(signal.SIGTERM, _interrupt)
         summary = run_job(entries, options=options)
-    except (ManifestError, JobError, ValueError) as error:
+    except (ManifestError, JobError, StorageError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         name = "SIGTERM" if _TERMINATED else "Ctrl-C"
-        print(f"interrupted by {name}: the rows finished so far are in {arguments.output / 'metadata'} and the "
+        print(f"interrupted by {name}: the rows finished so far are in {join(arguments.output, 'metadata')} and the "
               "workers are stopped; rerun the same command to render the rest.", file=sys.stderr)
         return 128 + (signal.SIGTERM if _TERMINATED else signal.SIGINT)
     finally:

@@ -13,6 +13,12 @@ and writes
 - ``DIR/contact_sheet.png``: the same rows as one image (Pillow), thumbnails 160 px high.
 
 and prints the summary as a text table.
+
+``OUTPUT`` may be an object-store URI (``s3://renders/nightly``): the metadata and images are read
+from the store, and the report is written to a local ``--output`` folder, which is then required.
+It stays local because it is a page to open from disk, with relative links to its thumbnails; in a
+bucket it could only be viewed through a web server or signed URLs. Its full-size links then point
+nowhere and are left out (the page names each image's URI in its metadata columns).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import datetime
 import hashlib
 import html
 import os
+import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,7 +41,9 @@ from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 from ray_jobs.run_summary import (METRIC_LABELS, SUBJECTS, Summary, format_value, load_run, metric_column,
                                   spread_text, summary_table, time_text)
 from stylecore.atomic import atomic_path, write_text_atomic
+from stylecore.errors import StorageError
 from stylecore.metrics import BETTER, METRIC_NAMES
+from stylecore.storage import absolute, is_local, join, open_input, resolve
 
 IMAGES = {"content": ("content_path",), "output": ("output_path",), "style": ("style_path",),
           "content mask": ("content_mask_path", "automatic_content_mask_path"),
@@ -64,30 +73,31 @@ class PairView:
 def build_report(run_dir: str | Path, *, output: str | Path | None = None, sheet_rows: int = 200) -> Path:
     """Write the report of ``run_dir`` into ``output`` (default ``run_dir/report``); return index.html's path.
 
+    ``run_dir`` may be an object-store URI; ``output`` is a local folder, required for such a run.
+
     The contact sheet shows the first ``sheet_rows`` rows by id (the page shows all), so that a
     large run gives an image that can still be opened. Prints the summary table to stdout.
     """
-    run_dir = Path(run_dir)
-    report_dir = Path(output) if output is not None else run_dir / "report"
+    run_dir = absolute(run_dir)
+    if output is None and not is_local(run_dir):
+        raise ValueError(f"{run_dir} is in an object store: give a local report folder with --output.")
+    report_dir = Path(output) if output is not None else Path(resolve(run_dir)[1]) / "report"
     rows, summary = load_run(run_dir)
     pairs = [pair_view(row, run_dir, report_dir) for row in rows]
     sheet = contact_sheet(pairs[:sheet_rows], report_dir)
     with atomic_path(report_dir / "contact_sheet.png") as temporary:
         sheet.save(temporary, format="PNG")
     page = report_dir / "index.html"
-    write_text_atomic(page, html_page(run_dir.name, pairs, summary, sheet_rows=sheet_rows))
+    write_text_atomic(page, html_page(posixpath.basename(run_dir.rstrip("/")), pairs, summary, sheet_rows=sheet_rows))
     print(summary_table(summary))
     return page
 
 
 # --- thumbnails ------------------------------------------------------------------------------------
 
-def _source_path(value: str | None, run_dir: Path) -> Path | None:
-    """A metadata path as a file: absolute as given, relative ones against the run folder."""
-    if not value:
-        return None
-    path = Path(value)
-    return path if path.is_absolute() else run_dir / path
+def _source_path(value: str | None, run_dir: str) -> str | None:
+    """A metadata path as a location: absolute paths and URIs as given, relative ones against the run folder."""
+    return join(run_dir, value) if value else None
 
 
 def _file_stem(row_id: str) -> str:
@@ -97,7 +107,7 @@ def _file_stem(row_id: str) -> str:
     return "id-" + hashlib.sha256(row_id.encode()).hexdigest()[:16]
 
 
-def pair_view(row: Mapping[str, Any], run_dir: Path, report_dir: Path) -> PairView:
+def pair_view(row: Mapping[str, Any], run_dir: str, report_dir: Path) -> PairView:
     """Write a row's thumbnails into ``report_dir/thumbnails`` and say where they and its output are."""
     paths: dict[str, str | None] = {}
     for name, columns in IMAGES.items():
@@ -107,24 +117,27 @@ def pair_view(row: Mapping[str, Any], run_dir: Path, report_dir: Path) -> PairVi
         written = source is not None and write_thumbnail(source, report_dir / relative, mask=mask)
         paths[name] = relative if written else None
     output = _source_path(row.get("output_path"), run_dir)
-    output_link = Path(os.path.relpath(output, report_dir)).as_posix() if output and output.is_file() else None
+    output_file = resolve(output)[1] if output and is_local(output) else None
+    output_link = (Path(os.path.relpath(output_file, report_dir)).as_posix()
+                   if output_file and os.path.isfile(output_file) else None)
     return PairView(row=row, thumbnails=paths, output_link=output_link)
 
 
-def write_thumbnail(source: Path, target: Path, *, mask: bool) -> bool:
+def write_thumbnail(source: str | Path, target: Path, *, mask: bool) -> bool:
     """Save ``source`` scaled, up or down, to fit :data:`THUMBNAIL_HEIGHT` x :data:`THUMBNAIL_MAX_WIDTH`.
 
     Photos: Lanczos, JPEG quality 85. Masks: nearest neighbour (labels must not blend), PNG.
     A full-resolution photo is decoded once, and at reduced size where the format allows (JPEG
     draft mode; others by ``Image.reduce`` before the Lanczos pass, as ``Image.thumbnail`` does).
-    A ``target`` newer than ``source`` is kept, so rebuilding a large run's report redoes only
-    what changed. Returns False, writing nothing, when ``source`` is missing or unreadable.
+    A ``target`` newer than a local ``source`` is kept, so rebuilding a large run's report redoes only
+    what changed (an object-store source is fetched again). Returns False, writing nothing, when
+    ``source`` is missing or unreadable.
     """
     with contextlib.suppress(OSError):
-        if target.stat().st_mtime >= source.stat().st_mtime:
+        if is_local(source) and target.stat().st_mtime >= os.stat(source).st_mtime:
             return True
     try:
-        with Image.open(source) as opened:
+        with open_input(source) as stream, Image.open(stream) as opened:
             scale = min(THUMBNAIL_HEIGHT / opened.height, THUMBNAIL_MAX_WIDTH / opened.width)
             size = (max(1, round(opened.width * scale)), max(1, round(opened.height * scale)))
             if mask or scale >= 1.0:
@@ -133,7 +146,7 @@ def write_thumbnail(source: Path, target: Path, *, mask: bool) -> bool:
             else:
                 opened.thumbnail(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
                 image = opened.convert("RGB")
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, StorageError):
         return False
     with atomic_path(target) as temporary:
         image.save(temporary, format="PNG" if mask else "JPEG", quality=85)
@@ -317,12 +330,13 @@ def _draw_row_text(draw: ImageDraw.ImageDraw, row: Mapping[str, Any], origin: tu
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ray_jobs.report", description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path, help="the job's output folder (holds metadata/ and images/)")
-    parser.add_argument("--output", type=Path, default=None, help="report folder (default RUN_DIR/report)")
+    parser.add_argument("run_dir", help="the job's output folder or URI (holds metadata/ and images/)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="local report folder (default RUN_DIR/report; required when RUN_DIR is a URI)")
     arguments = parser.parse_args(argv)
     try:
         page = build_report(arguments.run_dir, output=arguments.output)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, StorageError, ValueError) as error:
         print(f"error: {error}")
         return 1
     print(f"\nreport: {page}\ncontact sheet: {page.parent / 'contact_sheet.png'}")

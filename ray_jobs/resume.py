@@ -5,7 +5,8 @@ A row is done when its latest earlier metadata row that rendered an image (statu
 
 - has the same fingerprint: the SHA-256 of each input file, the configuration hash, the weights
   identity and the render version (:mod:`ray_jobs.fingerprint`), and
-- names an output image that still exists with the SHA-256 recorded for it.
+- names an output image that still exists with the SHA-256 recorded for it (in an object store:
+  with the size and entity tag recorded for it, so nothing is downloaded; :mod:`ray_jobs.outputs`).
 
 Anything else is redone: failed rows, rows whose photo, mask, configuration, weights or rendering
 code changed, rows whose image was deleted, overwritten, or left torn by a crash. Only the latest
@@ -20,18 +21,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ray_jobs.fingerprint import Fingerprint, hash_files
+from ray_jobs.fingerprint import Fingerprint
 from ray_jobs.metadata import latest_rows, read_table
+from ray_jobs.outputs import images_intact
 from ray_jobs.schema import METADATA_SCHEMA, SCHEMA_VERSION
 
 DONE_STATUSES = ("ok", "skipped")
 FINGERPRINT_COLUMNS = tuple(field.name for field in dataclasses.fields(Fingerprint))
-_CHECK_COLUMNS = ("id", "status", "output_path", "output_sha256", *FINGERPRINT_COLUMNS)
+_IMAGE_COLUMNS = ("output_path", "output_sha256", "output_bytes", "output_etag")
+_CHECK_COLUMNS = ("id", "status", *_IMAGE_COLUMNS, *FINGERPRINT_COLUMNS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +42,7 @@ class EarlierRuns:
 
     done: pa.Table
     """The latest rendering row of each done id, every column of :data:`METADATA_SCHEMA`."""
-    unreadable: list[tuple[Path, str]]
+    unreadable: list[tuple[str, str]]
     """(file, reason) of metadata files that could not be read; their rows count as not done."""
 
     @property
@@ -48,7 +50,7 @@ class EarlierRuns:
         return set(self.done["id"].to_pylist())
 
 
-def done_rows(fingerprints: Mapping[str, Fingerprint], *, output: Path) -> EarlierRuns:
+def done_rows(fingerprints: Mapping[str, Fingerprint], *, output: str) -> EarlierRuns:
     """The rows of ``fingerprints`` (this run's, by id) that earlier runs in ``output`` did (module docstring)."""
     positions, unreadable = _done_positions(fingerprints, output=output)
     if not len(positions):
@@ -58,7 +60,7 @@ def done_rows(fingerprints: Mapping[str, Fingerprint], *, output: Path) -> Earli
 
 
 def _done_positions(fingerprints: Mapping[str, Fingerprint], *,
-                    output: Path) -> tuple[pa.Array, list[tuple[Path, str]]]:
+                    output: str) -> tuple[pa.Array, list[tuple[str, str]]]:
     """Where the done rows are among the rendering rows of ``output``'s metadata files, in file order.
 
     Reads only :data:`_CHECK_COLUMNS`; its tables are freed before the caller reads every column.
@@ -73,10 +75,7 @@ def _done_positions(fingerprints: Mapping[str, Fingerprint], *,
         same = pc.and_(same, pc.or_(pc.fill_null(pc.equal(before, now), False),
                                     pc.and_(pc.is_null(before), pc.is_null(now))))
     candidates = candidates.filter(same)
-    paths = [output / path for path in candidates["output_path"].to_pylist()]
-    image_hashes = hash_files(paths)
-    intact = [image_hashes[path] == digest
-              for path, digest in zip(paths, candidates["output_sha256"].to_pylist(), strict=True)]
+    intact = images_intact(output, candidates.select(_IMAGE_COLUMNS).to_pylist())
     return candidates.filter(pa.array(intact, pa.bool_()))["_position"].combine_chunks(), unreadable
 
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ray_jobs.metadata import METADATA_FOLDER, RUN_FILE_GLOB
+from ray_jobs.metadata import RUN_FILE_GLOB, metadata_folder
 from ray_jobs.schema import STATUSES, metric_column
+from stylecore.errors import StorageError
 from stylecore.metrics import BETTER, METRIC_NAMES
+from stylecore.storage import list_files, resolve
 
 SUBJECTS = {"output": "output", "content": "content photo", "reference": "colour transfer"}
 """Column prefix of each measured image, and how the report names it."""
@@ -30,7 +31,7 @@ RENDERED_STATUSES = ("ok", "skipped")
 """Rows whose image exists: rendered by this run (``ok``) or an earlier one (``skipped``)."""
 
 
-def read_all_rows(run_dir: Path) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
+def read_all_rows(run_dir: str) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """Every row of every run file, with every column any file has (null where a file lacks it).
 
     Unlike :func:`ray_jobs.metadata.read_table`, which reads into the current schema for resuming,
@@ -38,10 +39,11 @@ def read_all_rows(run_dir: Path) -> tuple[list[dict[str, Any]], list[tuple[Path,
     a report shows what is there. Returns (rows, [(file, reason) for each unreadable file]).
     """
     tables, unreadable = [], []
-    for path in sorted((run_dir / METADATA_FOLDER).glob(RUN_FILE_GLOB)):
+    for path in list_files(metadata_folder(run_dir), RUN_FILE_GLOB):
         try:
-            tables.append(pq.read_table(path))
-        except (OSError, pa.ArrowException) as error:
+            filesystem, within = resolve(path)
+            tables.append(pq.read_table(within, filesystem=filesystem))
+        except (OSError, pa.ArrowException, StorageError) as error:
             unreadable.append((path, " ".join(str(error).split())))
     if not tables:
         return [], unreadable
@@ -90,10 +92,10 @@ class Summary:
     latest_run_wall_seconds: float
     """First ``started_at`` to last ``finished_at`` over the rows the latest run worked on (ok or
     error); NaN when it worked on none."""
-    unreadable: list[tuple[Path, str]]
+    unreadable: list[tuple[str, str]]
 
     @classmethod
-    def of(cls, rows: Sequence[Mapping[str, Any]], unreadable: list[tuple[Path, str]]) -> Summary:
+    def of(cls, rows: Sequence[Mapping[str, Any]], unreadable: list[tuple[str, str]]) -> Summary:
         rendered = [row for row in rows if row["status"] in RENDERED_STATUSES]
         seconds = [row["seconds"] for row in rendered if row.get("seconds") is not None]
         latest_run = max(row["run_id"] for row in rows)
@@ -110,14 +112,14 @@ class Summary:
             latest_run=latest_run, latest_run_wall_seconds=wall, unreadable=unreadable)
 
 
-def load_run(run_dir: Path) -> tuple[list[dict[str, Any]], Summary]:
+def load_run(run_dir: str) -> tuple[list[dict[str, Any]], Summary]:
     """The latest row per id of ``run_dir`` (sorted by id) and their summary.
 
     Raises ``FileNotFoundError`` when no run file can be read.
     """
     all_rows, unreadable = read_all_rows(run_dir)
     if not all_rows:
-        raise FileNotFoundError(f"no readable metadata rows under {run_dir / METADATA_FOLDER}"
+        raise FileNotFoundError(f"no readable metadata rows under {metadata_folder(run_dir)}"
                                 + "".join(f"; {path}: {reason}" for path, reason in unreadable))
     rows = latest_rows(all_rows)
     return rows, Summary.of(rows, unreadable)

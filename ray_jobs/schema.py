@@ -63,7 +63,7 @@ _IDENTITY_FIELDS = [
 ]
 
 _INPUT_FIELDS = [
-    *[_field(f"{name}_path", pa.string(), f"absolute path of the {what}; null if the row has none")
+    *[_field(f"{name}_path", pa.string(), f"absolute path or URI of the {what}; null if the row has none")
       for name, what in INPUTS.items()],
     *[_field(f"{name}_sha256", pa.string(), f"SHA-256 of the {what} file; null if none or unreadable")
       for name, what in INPUTS.items()],
@@ -78,6 +78,9 @@ _INPUT_FIELDS = [
 _OUTPUT_FIELDS = [
     _field("output_path", pa.string(), "the image, relative to the output folder: images/<id>.png; null on error"),
     _field("output_sha256", pa.string(), "SHA-256 of the image file; null on error"),
+    _field("output_bytes", pa.int64(), "size of the image file, bytes; null on error"),
+    _field("output_etag", pa.string(), "the object store's entity tag of the image as written, which a rerun "
+           "compares instead of downloading it; null for a local file and on error"),
     _field("output_height", pa.int32(), "height of the written image, px (the config's output_size)"),
     _field("output_width", pa.int32(), "width of the written image, px"),
     _field("working_height", pa.int32(), "height the optimisation ran at and the metrics score, px "

@@ -26,11 +26,13 @@ the modules that load TensorFlow (the extractors, the transfer) are imported ins
 that run in the actor, after :func:`ray_jobs.devices.configure_tensorflow` has loaded TensorFlow
 quietly; the driver never pays TensorFlow's 600 MiB and seconds of start-up.
 
-The finished image, at the row's output size (by default its content photo's own), travels back
-to the driver as PNG bytes carrying the content's EXIF (and sRGB's profile when the content had
-one), and the driver writes it, so the output folder need only exist where the job's driver runs;
-so do automatically matched label maps, as colour-coded mask PNGs (a few kB each), for the
-report's mask columns and for a user to fix and give back as hand masks.
+The finished image, at the row's output size (by default its content photo's own), is a PNG
+carrying the content's EXIF (and sRGB's profile when the content had one); automatically matched
+label maps become colour-coded mask PNGs (a few kB each), for the report's mask columns and for a
+user to fix and give back as hand masks. Where the output is an object store, the actor writes
+them there itself and returns only its record; for a local output folder the PNG bytes travel back
+to the driver, which writes them, so the folder need only exist where the driver runs
+(:mod:`ray_jobs.outputs`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from ray_jobs.devices import DeviceInfo, configure_tensorflow
 from ray_jobs.errors import one_line
 from ray_jobs.fingerprint import RANDOM_WEIGHTS, Fingerprint, loaded_weights_identity
 from ray_jobs.manifest import ManifestEntry
+from ray_jobs.outputs import write_image
 from ray_jobs.records import (Record, empty_record, error_columns, identity_columns, metric_columns, now,
                               result_columns, worker_columns)
 from stylecore.errors import StyleCoreError
@@ -67,6 +70,8 @@ class RenderTask:
     entry: ManifestEntry
     fingerprint: Fingerprint
     run_id: str
+    image_output: str | None = None
+    """The output URI the actor writes the image (and masks) to itself, or ``None``: it returns the PNG bytes."""
     weights: str | None = None
     """Weights source of the row's extractor (``--weights``; ``None``: the extractor's own lookup)."""
     attempt: int = 1
@@ -147,10 +152,13 @@ class TransferWorker:
             result = transfer(entry.content, entry.style, entry.content_mask, entry.style_mask,
                               config=entry.config, extractor=extractor)
             columns = {**result_columns(result), **metric_columns(result)}
-            png = encode_image(result.output, "PNG", result.content_metadata)
-            if result.diagnostics.automatic:
-                masks = {side: encode_image(label_map_to_rgb(getattr(result, f"{side}_labels")), "PNG")
-                         for side in ("content", "style")}
+            encoded = encode_image(result.output, "PNG", result.content_metadata)
+            automatic = {side: encode_image(label_map_to_rgb(getattr(result, f"{side}_labels")), "PNG")
+                         for side in ("content", "style")} if result.diagnostics.automatic else {}
+            if task.image_output is None:
+                png, masks = encoded, automatic
+            else:
+                columns.update(write_image(task.image_output, entry.id, encoded, automatic))
             record.update(columns)
         except Exception as error:  # every failure of a row, foreseen or not, becomes its error record
             record.update(error_columns(error))

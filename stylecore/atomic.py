@@ -14,16 +14,18 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike[str], *, keep_suffix: bool = True) -> Iterator[Path]:
     """Yield a temporary path in ``target``'s folder; rename it to ``target`` if the block succeeds.
 
-    The temporary name keeps ``target``'s suffix so that writers which infer the format from it
-    (Pillow, PyArrow) still work. On an exception the temporary file is removed.
+    With ``keep_suffix`` the temporary name keeps ``target``'s suffix so that writers which infer
+    the format from it (Pillow, PyArrow) still work; without, it ends in ``.partial``, so that no
+    reader's glob of the suffix (DuckDB's ``*.parquet``) matches it. On an exception the temporary
+    file is removed.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.",
-                                         suffix=f".partial{target.suffix}")
+    suffix = f".partial{target.suffix}" if keep_suffix else ".partial"
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=suffix)
     os.close(handle)
     # mkstemp creates the file private (0600); give it the permissions a plain open() would.
     umask = os.umask(0)

@@ -32,6 +32,7 @@ from stylecore.config import TransferConfig
 from stylecore.errors import StyleCoreError
 from stylecore.output import DEFAULT_JPEG_QUALITY, output_format
 from stylecore.pair import prepare_pair, probe_pair
+from stylecore.storage import ENDPOINT_VARIABLE, check_reachable, write_bytes
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -106,14 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Restyle --content with --style and write --output and a JSON sidecar beside it "
         "(same name, .json) with the configuration, mask diagnostics, losses and timings. The optimisation "
         "runs at --size; the output has --output-size (default: the content photo's own size).")
-    run.add_argument("--content", required=True, type=Path, help="content photo (PNG, JPEG, ...)")
-    run.add_argument("--style", required=True, type=Path, help="style photo")
-    run.add_argument("--content-mask", type=Path, help="colour-coded segmentation of the content photo")
-    run.add_argument("--style-mask", type=Path, help="colour-coded segmentation of the style photo "
+    run.add_argument("--content", required=True, help="content photo (PNG, JPEG, ...): a path or a URI "
+                     "(s3://, gs://, hdfs://, file://)")
+    run.add_argument("--style", required=True, help="style photo (path or URI)")
+    run.add_argument("--content-mask", help="colour-coded segmentation of the content photo (path or URI)")
+    run.add_argument("--style-mask", help="colour-coded segmentation of the style photo "
                      "(give both masks or neither; no masks means one segment)")
-    run.add_argument("--output", required=True, type=Path,
-                     help="output image: .png, .jpg/.jpeg or .tif/.tiff; the content's ICC profile and EXIF "
-                     "(orientation reset) are kept")
+    run.add_argument("--output", required=True,
+                     help="output image (path or URI): .png, .jpg/.jpeg or .tif/.tiff; the content's ICC profile "
+                     "and EXIF (orientation reset) are kept")
+    run.add_argument("--storage-endpoint", metavar="URL", help="S3-compatible endpoint for s3:// locations "
+                     "(MinIO, Ceph, R2), e.g. http://minio:9000 (default: $AWS_ENDPOINT_URL, else AWS); "
+                     "credentials come from the standard AWS chain: environment, profile, instance role")
     run.add_argument("--jpeg-quality", type=int, default=DEFAULT_JPEG_QUALITY, choices=range(1, 101),
                      metavar="1-100", help=f"quality of a JPEG output (default: {DEFAULT_JPEG_QUALITY})")
     run.add_argument("--weights", help="extractor weights: a file; for vgg19 also 'imagenet' or 'random' "
@@ -160,6 +165,7 @@ def _run_transfer(arguments: argparse.Namespace) -> None:
     config = config_from_arguments(arguments)
     pair = (arguments.content, arguments.style, arguments.content_mask, arguments.style_mask)
     output_format(arguments.output)  # an unwritable format fails before the work, not after it
+    check_reachable(arguments.output)
     probe_pair(*pair, config=config)
     prepare_pair(*pair, long_side=config.size, min_segment_fraction=config.min_segment_fraction,
                  max_pixels=config.max_image_pixels)
@@ -167,7 +173,6 @@ def _run_transfer(arguments: argparse.Namespace) -> None:
     with _native_stderr_silenced():
         from stylecore.extractors import load_extractor
         from stylecore.transfer import transfer
-    from stylecore.atomic import write_text_atomic
     from stylecore.output import write_image
 
     extractor = load_extractor(config.extractor, weights=arguments.weights, seed=config.seed)
@@ -176,30 +181,35 @@ def _run_transfer(arguments: argparse.Namespace) -> None:
     write_image(arguments.output, result.output, result.content_metadata, jpeg_quality=arguments.jpeg_quality)
     saved_masks = _save_masks(arguments.output, result) if arguments.save_masks else None
     sidecar = {"version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-               "host": platform.node(), "content": str(arguments.content), "style": str(arguments.style),
-               "content_mask": _optional_path(arguments.content_mask),
-               "style_mask": _optional_path(arguments.style_mask), "output": str(arguments.output),
+               "host": platform.node(), "content": arguments.content, "style": arguments.style,
+               "content_mask": arguments.content_mask, "style_mask": arguments.style_mask,
+               "output": arguments.output,
                "automatic_masks": result.diagnostics.automatic, "saved_masks": saved_masks,
                "extractor_weights_sha256": extractor.weights_sha256, **result.summary(),
                "history": result.history}
-    write_text_atomic(arguments.output.with_suffix(".json"), json.dumps(sidecar, indent=2))
+    write_bytes(os.path.splitext(arguments.output)[0] + ".json", json.dumps(sidecar, indent=2).encode())
     print(f"wrote {arguments.output} ({result.output.shape[1]}x{result.output.shape[0]}, optimised at "
           f"{result.image.shape[1]}x{result.image.shape[0]}) in {result.timings['total']:.1f} s", file=sys.stderr)
 
 
-def _save_masks(output: Path, result: Any) -> dict[str, str]:
-    """Write ``result``'s label maps as palette-coloured PNGs beside ``output``; their paths by side."""
+def use_storage_endpoint(endpoint: str | None) -> None:
+    """Point s3:// locations at ``endpoint`` (``--storage-endpoint``) by setting the standard
+    ``$AWS_ENDPOINT_URL``, which pyarrow, :mod:`stylecore.storage` and the batch layer's workers read."""
+    if endpoint:
+        os.environ[ENDPOINT_VARIABLE] = endpoint
+
+
+def _save_masks(output: str, result: Any) -> dict[str, str]:
+    """Write ``result``'s label maps as palette-coloured PNGs beside ``output`` (a path or a URI);
+    their locations by side."""
     from stylecore.masks import label_map_to_rgb
     from stylecore.output import write_image
 
-    paths = {side: output.with_name(f"{output.stem}-{side}-mask.png") for side in ("content", "style")}
+    stem = os.path.splitext(output)[0]
+    paths = {side: f"{stem}-{side}-mask.png" for side in ("content", "style")}
     for side, path in paths.items():
         write_image(path, label_map_to_rgb(getattr(result, f"{side}_labels")))
-    return {side: str(path) for side, path in paths.items()}
-
-
-def _optional_path(path: Path | None) -> str | None:
-    return None if path is None else str(path)
+    return paths
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             from stylecore.extractors import DEFAULT_WEIGHTS_DIR, download_squeezenet_weights
             print(download_squeezenet_weights(arguments.folder or DEFAULT_WEIGHTS_DIR))
         else:
+            use_storage_endpoint(arguments.storage_endpoint)
             _run_transfer(arguments)
     except (StyleCoreError, ValueError, OSError) as error:  # OSError: an --output that cannot be written
         print(f"stylecore: error: {error}", file=sys.stderr)

@@ -21,5 +21,10 @@ class OptimisationError(StyleCoreError):
     """The optimisation produced a non-finite loss or image."""
 
 
+class StorageError(StyleCoreError):
+    """An object store or file system refused or could not be reached (missing bucket, access denied,
+    missing credentials, unreachable endpoint); a missing file itself is ``FileNotFoundError``."""
+
+
 class OutputError(StyleCoreError):
     """A result cannot be written as asked (an output format that is not supported)."""

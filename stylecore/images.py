@@ -33,9 +33,9 @@ import numpy as np
 import png
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from stylecore.atomic import atomic_path
 from stylecore.config import TransferConfig
-from stylecore.errors import InputImageError
+from stylecore.errors import InputImageError, StorageError
+from stylecore.storage import open_input, stat, write_bytes
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
@@ -70,7 +70,8 @@ def working_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
 
 @contextlib.contextmanager
 def open_checked(path: str | os.PathLike[str], *, what: str, max_pixels: int) -> Iterator[Image.Image]:
-    """Open ``path`` with Pillow, header only, and refuse it unless it is an image of at most ``max_pixels``.
+    """Open ``path`` (a local path, or an object-store URI: :mod:`stylecore.storage`) with Pillow, header
+    only, and refuse it unless it is an image of at most ``max_pixels``.
 
     ``what`` ("image", "mask") names the file in the messages. Nothing is decoded before the limit
     is checked. Pillow's own process-wide limit (``Image.MAX_IMAGE_PIXELS``: a warning from 89 MP
@@ -79,15 +80,18 @@ def open_checked(path: str | os.PathLike[str], *, what: str, max_pixels: int) ->
     """
     with _pillow_limit_lifted():
         try:
-            opened = Image.open(path)
+            stream = open_input(path)
         except FileNotFoundError:
             raise InputImageError(f"{what} not found: {path}") from None
-        except UnidentifiedImageError:
-            raise InputImageError(f"cannot read {what} {path}: the file is {_unidentified(path)}") from None
-        except _DECODING_ERRORS as error:
-            raise InputImageError(f"cannot read {what} {path}: {error}") from None
-        with opened:
-            yield _checked(opened, what=what, path=path, max_pixels=max_pixels)
+        with stream:
+            try:
+                opened = Image.open(stream)
+            except UnidentifiedImageError:
+                raise InputImageError(f"cannot read {what} {path}: the file is {_unidentified(path)}") from None
+            except _DECODING_ERRORS as error:
+                raise InputImageError(f"cannot read {what} {path}: {error}") from None
+            with opened:
+                yield _checked(opened, what=what, path=path, max_pixels=max_pixels)
 
 
 @contextlib.contextmanager
@@ -112,8 +116,8 @@ def _checked(opened: Image.Image, *, what: str, path: str | os.PathLike[str], ma
 
 
 def _unidentified(path: str | os.PathLike[str]) -> str:
-    with contextlib.suppress(OSError):
-        if os.path.getsize(path) == 0:
+    with contextlib.suppress(OSError, StorageError):
+        if getattr(stat(path), "size", None) == 0:
             return "empty"
     return "not an image in a format Pillow reads (PNG, JPEG, TIFF, WebP, ...)"
 
@@ -244,6 +248,7 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def save_png(path: str | os.PathLike[str], image: np.ndarray) -> None:
-    """Write float RGB in [0, 1] as an 8-bit PNG, atomically (see :mod:`stylecore.atomic`)."""
-    with atomic_path(path) as temporary:
-        Image.fromarray(to_uint8(image)).save(temporary, format="PNG")
+    """Write float RGB in [0, 1] as an 8-bit PNG to a path or URI, whole or not at all (:mod:`stylecore.storage`)."""
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8(image)).save(buffer, format="PNG")
+    write_bytes(path, buffer.getvalue())

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from stylecore.atomic import atomic_path
 from stylecore.errors import InputImageError, OutputError
 from stylecore.images import SRGB_PROFILE
+from stylecore.storage import open_input, write_bytes
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
 """Output formats by lower-case file extension."""
@@ -53,7 +53,7 @@ class PhotoMetadata:
 def read_metadata(path: str | os.PathLike[str]) -> PhotoMetadata:
     """The ICC profile and EXIF of the photo at ``path``, read from its header (no pixel decoding)."""
     try:
-        with Image.open(path) as opened:
+        with open_input(path) as stream, Image.open(stream) as opened:
             exif = opened.getexif()
             tagged = bool(opened.info.get("icc_profile"))
             return PhotoMetadata(icc_profile=_SRGB_ICC if tagged else None,
@@ -104,7 +104,6 @@ def encode_image(image: np.ndarray, file_format: str, metadata: PhotoMetadata = 
 
 def write_image(path: str | os.PathLike[str], image: np.ndarray, metadata: PhotoMetadata = PhotoMetadata(), *,
                 jpeg_quality: int = DEFAULT_JPEG_QUALITY) -> None:
-    """Write ``image`` (H, W, 3) uint8 to ``path`` in the format its extension names, atomically."""
-    encoded = encode_image(image, output_format(path), metadata, jpeg_quality=jpeg_quality)
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(encoded)
+    """Write ``image`` (H, W, 3) uint8 to ``path`` (a path or URI) in the format its extension names,
+    whole or not at all (:mod:`stylecore.storage`)."""
+    write_bytes(path, encode_image(image, output_format(path), metadata, jpeg_quality=jpeg_quality))

@@ -1,4 +1,5 @@
-"""Shared fixtures: the example pairs of ``data/dpst`` at a small working size.
+"""Shared fixtures: the example pairs of ``data/dpst`` at a small working size, and an S3-compatible
+object store (moto's server, in this process, on a free port; a test dependency only).
 
 The shared folder (example data and SqueezeNet weights) is ``$STYLECORE_SHARED`` when set, else
 ``../shared`` beside the repository, as on the development and CI machines. It is required: a
@@ -7,11 +8,14 @@ test that needs it fails with the reason rather than being skipped.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pyarrow.fs import S3FileSystem
 
 from stylecore.pair import PreparedPair, prepare_pair
 
@@ -39,3 +43,45 @@ def example_pair() -> Callable[[int, int], PreparedPair]:
         return prepare_pair(**example_pair_paths(number), long_side=long_side, min_segment_fraction=0.001)
 
     return load
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectStore:
+    """An S3-compatible server for tests (moto, in this process) and how to reach it."""
+
+    endpoint: str
+    environment: dict[str, str]
+    """The variables a process needs to use it: dummy credentials, region, ``AWS_ENDPOINT_URL``."""
+
+    def bucket(self, name: str) -> str:
+        """Create bucket ``name`` (if new); its URI."""
+        S3FileSystem(endpoint_override=self.endpoint, allow_bucket_creation=True).create_dir(name)
+        return f"s3://{name}"
+
+    def set_auth(self, *, enforced: bool) -> None:
+        """Make the server check credentials (unknown keys are refused) or accept any request."""
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset-auth", method="POST",
+                                         data=b"0" if enforced else b"inf", headers={"Content-Type": "text/plain"})
+        urllib.request.urlopen(request, timeout=10).read()
+
+
+@pytest.fixture(scope="session")
+def object_store() -> Iterator[ObjectStore]:
+    """moto's S3 server on a free port, with this process's environment pointed at it for the session.
+
+    The environment is set before any test module starts Ray, so local Ray workers inherit it.
+    """
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    environment = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                   "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+                   "AWS_ENDPOINT_URL": endpoint}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        yield ObjectStore(endpoint=endpoint, environment=environment)
+    server.stop()

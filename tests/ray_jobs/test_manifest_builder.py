@@ -52,7 +52,7 @@ def test_cross_product_with_config_for_every_row_reads_back(tmp_path):
     entries = read_manifest(path, data_root=tmp_path, config=TransferConfig())
     assert [entry.id for entry in entries] == [row["id"] for row in built.rows]
     assert all(entry.config.auto_masks == "on" and entry.config.size == 64 for entry in entries)
-    assert entries[3].content == (tmp_path / "photos" / "b.jpg").resolve() and entries[3].content_mask is None
+    assert entries[3].content == str(tmp_path / "photos" / "b.jpg") and entries[3].content_mask is None
 
 
 def test_key_pairing_finds_masks_by_the_same_key_and_counts_the_unpaired(tmp_path):

@@ -47,7 +47,7 @@ def test_schema_columns_are_unique_documented_and_cover_the_issue():
 
 def test_rows_read_back_the_same_with_pyarrow_pandas_and_duckdb(tmp_path):
     rows = [row("a"), row("b", "error", error_type="InputImageError", error_message="image not found: x.png")]
-    path = run_file(tmp_path, "r1")
+    path = Path(run_file(tmp_path, "r1"))
     write_rows(path, rows)
     table = pq.read_table(path)
     assert table.schema.equals(METADATA_SCHEMA)
@@ -74,7 +74,7 @@ def test_runs_read_together_and_older_files_missing_a_column_read_as_null(tmp_pa
 def test_a_torn_metadata_file_is_reported_and_left_out(tmp_path):
     write_rows(run_file(tmp_path, "r1"), [row("a")])
     torn = run_file(tmp_path, "r2")
-    torn.write_bytes(run_file(tmp_path, "r1").read_bytes()[:100])
+    Path(torn).write_bytes(Path(run_file(tmp_path, "r1")).read_bytes()[:100])
     table, unreadable = read_table(tmp_path, ["id", "status"])
     assert table.to_pylist() == [{"id": "a", "status": "ok"}]
     assert [path for path, _ in unreadable] == [torn]
@@ -113,11 +113,12 @@ def test_writer_adds_a_part_per_flush_and_compacts_them_at_the_end(tmp_path):
 
 def test_temporary_files_never_match_the_dataset_glob(tmp_path, monkeypatch):
     seen = []
-    real_write = pq.write_table
-    monkeypatch.setattr(pq, "write_table", lambda table, where: (seen.append(Path(where)), real_write(table, where)))
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda source, target: (seen.append(Path(source)), real_replace(source, target)))
     write_rows(run_file(tmp_path, "r1"), [row("a")])
     [temporary] = seen
     assert temporary.name.startswith(".") and not temporary.match("*.parquet") and not temporary.exists()
+    assert [r["id"] for r in pq.read_table(run_file(tmp_path, "r1")).to_pylist()] == ["a"]
 
 
 def test_a_failing_write_is_one_sentence_and_keeps_the_parts_written(tmp_path):

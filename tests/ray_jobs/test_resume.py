@@ -103,7 +103,7 @@ def test_fingerprints_hash_file_bytes_configuration_weights_and_version(tmp_path
 def test_each_distinct_file_is_hashed_once(tmp_path):
     (tmp_path / "s.png").write_bytes(b"style")
     hashes = hash_files([tmp_path / "s.png"] * 1000 + [str(tmp_path / "s.png"), tmp_path / "none.png"])
-    assert hashes == {tmp_path / "none.png": None, tmp_path / "s.png": file_sha256(tmp_path / "s.png")}
+    assert hashes == {str(tmp_path / "none.png"): None, str(tmp_path / "s.png"): file_sha256(tmp_path / "s.png")}
 
 
 def test_weights_identity_names_the_file_or_random(tmp_path):
