@@ -35,7 +35,7 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from stylecore.config import TransferConfig
 from stylecore.errors import InputImageError, StorageError
-from stylecore.storage import open_input, stat, write_bytes
+from stylecore.storage import open_input, stat
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
@@ -246,9 +246,3 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     """Float RGB in [0, 1] to 8-bit, rounding to nearest."""
     return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
-
-def save_png(path: str | os.PathLike[str], image: np.ndarray) -> None:
-    """Write float RGB in [0, 1] as an 8-bit PNG to a path or URI, whole or not at all (:mod:`stylecore.storage`)."""
-    buffer = io.BytesIO()
-    Image.fromarray(to_uint8(image)).save(buffer, format="PNG")
-    write_bytes(path, buffer.getvalue())

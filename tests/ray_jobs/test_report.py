@@ -21,7 +21,8 @@ from ray_jobs.report import build_report, main, write_thumbnail
 from ray_jobs.run_summary import format_value
 from ray_jobs.schema import METADATA_SCHEMA, SCHEMA_VERSION, metric_column
 from stylecore.colour_transfer import colour_statistics_transfer
-from stylecore.images import save_png
+from stylecore.images import to_uint8
+from stylecore.output import write_image
 from stylecore.laplacian import matting_laplacian
 from stylecore.masks import PALETTE, label_map_to_rgb
 from stylecore.metrics import METRIC_NAMES, evaluate_output
@@ -47,7 +48,7 @@ def rendered_record(row_id: str, number: int, index: int, run_dir: Path, example
     pair = example_pair(number, 64)
     reference = colour_statistics_transfer(pair.content, pair.style, pair.content_labels, pair.style_labels)
     output = 0.5 * pair.content + 0.5 * reference
-    save_png(run_dir / "images" / f"{row_id}.png", output)
+    write_image(run_dir / "images" / f"{row_id}.png", to_uint8(output))
     laplacian = matting_laplacian(pair.content)
     metrics = {}
     for subject, image in zip(SUBJECTS, (output, pair.content, reference), strict=True):
@@ -173,7 +174,7 @@ def test_rebuilding_keeps_fresh_thumbnails_and_redoes_changed_ones(small_run, tm
     kept_bytes = kept.read_bytes()
     os.utime(kept, (1, 1))  # older than its source: would be redone if it were not kept
     os.utime(run_dir / "images" / "pair-14.png", (0, 0))
-    save_png(run_dir / "images" / "pair-1.png", np.zeros((40, 64, 3)))
+    write_image(run_dir / "images" / "pair-1.png", to_uint8(np.zeros((40, 64, 3))))
     build_report(run_dir, output=tmp_path / "report")
     assert kept.stat().st_mtime == 1 and kept.read_bytes() == kept_bytes
     with Image.open(changed) as thumbnail:

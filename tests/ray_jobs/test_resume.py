@@ -18,7 +18,8 @@ from ray_jobs.resume import done_rows, skipped_rows
 from ray_jobs.schema import SCHEMA_VERSION
 from stylecore.config import TransferConfig
 from stylecore.extractors import SQUEEZENET_SHA256
-from stylecore.images import save_png
+from stylecore.images import to_uint8
+from stylecore.output import write_image
 from stylecore.render_version import RENDER_VERSION
 
 PRINT = Fingerprint(content_sha256="c1", style_sha256="s1", content_mask_sha256=None, style_mask_sha256=None,
@@ -27,7 +28,7 @@ PRINT = Fingerprint(content_sha256="c1", style_sha256="s1", content_mask_sha256=
 
 @pytest.fixture
 def output(tmp_path: Path) -> Path:
-    save_png(tmp_path / "images" / "a.png", np.full((4, 6, 3), 0.25, dtype=np.float32))
+    write_image(tmp_path / "images" / "a.png", to_uint8(np.full((4, 6, 3), 0.25, dtype=np.float32)))
     return tmp_path
 
 
@@ -73,7 +74,7 @@ def test_a_row_that_differs_in_anything_that_matters_is_not_done(output, change)
 
 def test_a_deleted_or_overwritten_image_is_not_done(output):
     write_rows(run_file(output, "r0"), [previous_row(output)])
-    save_png(output / "images" / "a.png", np.full((4, 6, 3), 0.75, dtype=np.float32))
+    write_image(output / "images" / "a.png", to_uint8(np.full((4, 6, 3), 0.75, dtype=np.float32)))
     assert done_ids(output) == {}
     (output / "images" / "a.png").unlink()
     assert done_ids(output) == {}

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from stylecore.errors import InputImageError
-from stylecore.images import check_photo_size, load_image, probe_image, read_image, save_png, working_shape
+from stylecore.images import check_photo_size, load_image, probe_image, read_image, to_uint8, working_shape
+from stylecore.output import write_image
 
 
 def test_working_shape_keeps_aspect():
@@ -47,7 +48,7 @@ def test_greyscale_alpha_and_16_bit(tmp_path):
 
 def test_resize_and_round_trip(tmp_path):
     source = np.random.default_rng(0).uniform(size=(30, 60, 3)).astype(np.float32)
-    save_png(tmp_path / "a.png", source)
+    write_image(tmp_path / "a.png", to_uint8(source))
     reopened = read_image(tmp_path / "a.png")
     assert np.abs(reopened - source).max() <= 0.5 / 255 + 1e-6
     resized = load_image(tmp_path / "a.png", 20)
