@@ -16,11 +16,10 @@ are only declared (tests on machines without GPUs), where it runs on the CPU and
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
-from collections.abc import Iterator, Sequence
-from types import ModuleType
+from collections.abc import Sequence
+
+from stylecore.tensorflow_runtime import load_tensorflow
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +39,7 @@ def configure_tensorflow(*, cpu_threads: int, gpu_ids: Sequence[int | str]) -> D
 
     Must run before TensorFlow executes anything in this process (TensorFlow refuses changes after).
     """
-    tf = import_tensorflow()
+    tf = load_tensorflow()
     tf.config.threading.set_intra_op_parallelism_threads(cpu_threads)
     tf.config.threading.set_inter_op_parallelism_threads(cpu_threads)
     visible = tf.config.list_physical_devices("GPU") if gpu_ids else []
@@ -52,26 +51,3 @@ def configure_tensorflow(*, cpu_threads: int, gpu_ids: Sequence[int | str]) -> D
     return DeviceInfo(device="GPU:0" if visible else "CPU", gpu_ids=tuple(str(gpu) for gpu in gpu_ids),
                       cpu_threads=tf.config.threading.get_intra_op_parallelism_threads())
 
-
-def import_tensorflow() -> ModuleType:
-    """TensorFlow, imported with the process's standard error (file descriptor 2) silenced meanwhile.
-
-    Its C++ runtime prints start-up lines (the oneDNN notice) before any logging setting applies
-    (TensorFlow 2.21 ignores ``TF_CPP_MIN_LOG_LEVEL`` for them), which Ray would forward to the
-    driver's console once per actor. An import that fails still raises its exception.
-    """
-    with _stderr_silenced():
-        import tensorflow  # noqa: PLC0415  (only actors load TensorFlow; see ray_jobs/__init__.py)
-    return tensorflow
-
-
-@contextlib.contextmanager
-def _stderr_silenced() -> Iterator[None]:
-    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)

@@ -15,7 +15,6 @@ TensorFlow's C++ start-up lines, which no log level silences, are kept off stder
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import os
@@ -142,25 +141,6 @@ def _print_progress(stage: int, iteration: int, budget: int, losses: dict[str, f
               file=sys.stderr, flush=True)
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced() -> typing.Iterator[None]:
-    """File descriptor 2 pointed at the null device for the block, then restored.
-
-    TensorFlow's import prints absl's "All log messages before absl::InitializeLog()" notice and
-    oneDNN's, twice each, from C++ straight to descriptor 2, where ``TF_CPP_MIN_LOG_LEVEL`` does
-    not reach. A Python exception raised in the block still shows: it is printed after the restore.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _run_transfer(arguments: argparse.Namespace) -> None:
     config = config_from_arguments(arguments)
     pair = (arguments.content, arguments.style, arguments.content_mask, arguments.style_mask)
@@ -170,9 +150,11 @@ def _run_transfer(arguments: argparse.Namespace) -> None:
     prepare_pair(*pair, long_side=config.size, min_segment_fraction=config.min_segment_fraction,
                  max_pixels=config.max_image_pixels)
     # TensorFlow takes seconds to import: only a transfer whose input passed the checks pays for it.
-    with _native_stderr_silenced():
-        from stylecore.extractors import load_extractor
-        from stylecore.transfer import transfer
+    from stylecore.tensorflow_runtime import load_tensorflow
+
+    load_tensorflow()
+    from stylecore.extractors import load_extractor
+    from stylecore.transfer import transfer
     from stylecore.output import write_image
 
     extractor = load_extractor(config.extractor, weights=arguments.weights, seed=config.seed)
