@@ -10,10 +10,17 @@ V^T L V = 0 exactly when V is a locally affine function of the image's colours.
 
 pymatting's numba kernel builds it; it is the maintained implementation of this formula and
 builds a 700 px image in well under a second once compiled (see ``benchmarks/``).
+
+The optimisation multiplies by L once per iteration. Every pixel's row has its entries at the same
+(4r+1)^2 neighbour offsets, so :func:`laplacian_stencil` stores L as one coefficient map per offset
+and :func:`apply_laplacian` multiplies with a stencil: no indices to read (a sparse matrix in
+TensorFlow carries two int64 indices per entry, 122 MB at 700 px), and a quarter of the time of
+``tf.sparse.sparse_dense_matmul`` there (``benchmarks/transfer_speed.py``).
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import scipy.sparse
 from pymatting import cf_laplacian
@@ -34,3 +41,69 @@ def matting_laplacian(image: np.ndarray, *, epsilon: float = 1e-7, radius: int =
     laplacian.sum_duplicates()
     laplacian.sort_indices()
     return laplacian
+
+
+def laplacian_stencil(laplacian: scipy.sparse.csr_matrix, shape: tuple[int, int]) -> np.ndarray:
+    """The matting Laplacian of an image of ``shape`` = (H, W) as (K, H, W) float32 coefficient maps.
+
+    ``stencil[k, y, x]`` is the entry of pixel (y, x)'s row at the neighbour (y + dy, x + dx), with
+    (dy, dx) the k-th offset of the (2R+1)^2 grid in row-major order, R = 2r the farthest neighbour a
+    (2r+1)^2 window reaches (K = 25 for r = 1); entries beyond the image are 0.
+    """
+    height, width = shape
+    if laplacian.shape != (height * width,) * 2:
+        raise ValueError(f"laplacian {laplacian.shape} does not fit a {height}x{width} image")
+    reach = _reach(laplacian.indptr, laplacian.indices, width)
+    side = 2 * reach + 1
+    stencil = np.zeros((side * side, height * width), np.float32)
+    _fill_stencil(laplacian.indptr, laplacian.indices, laplacian.data, width, reach, stencil)
+    return stencil.reshape(side * side, height, width)
+
+
+@numba.njit(cache=True, nogil=True)
+def _reach(indptr, indices, width):  # pragma: no cover - compiled
+    reach = 0
+    for row in range(len(indptr) - 1):
+        for entry in range(indptr[row], indptr[row + 1]):
+            offset_y = indices[entry] // width - row // width
+            offset_x = indices[entry] % width - row % width
+            reach = max(reach, abs(offset_y), abs(offset_x))
+    return reach
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _fill_stencil(indptr, indices, data, width, reach, stencil):  # pragma: no cover - compiled
+    side = 2 * reach + 1
+    for row in numba.prange(len(indptr) - 1):
+        for entry in range(indptr[row], indptr[row + 1]):
+            offset_y = indices[entry] // width - row // width
+            offset_x = indices[entry] % width - row % width
+            stencil[(offset_y + reach) * side + offset_x + reach, row] = data[entry]
+
+
+def apply_laplacian(stencil: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """L V for each channel V of ``image`` (H, W, 3): (H, W, 3) float32, L given as :func:`laplacian_stencil`."""
+    if stencil.shape[1:] != image.shape[:2]:
+        raise ValueError(f"stencil {stencil.shape} does not fit image {image.shape}")
+    product = np.empty(image.shape, np.float32)
+    _stencil_kernel(stencil, np.ascontiguousarray(image, np.float32), product)
+    return product
+
+
+@numba.njit(cache=True, parallel=True, nogil=True, fastmath=True)
+def _stencil_kernel(stencil, image, product):  # pragma: no cover - compiled
+    count, height, width = stencil.shape
+    side = round(np.sqrt(count))
+    reach = side // 2
+    for y in numba.prange(height):
+        row = np.zeros((width, 3), np.float32)
+        for k in range(count):
+            source_y = y + k // side - reach
+            offset_x = k % side - reach
+            if source_y < 0 or source_y >= height:
+                continue
+            for x in range(max(0, -offset_x), min(width, width - offset_x)):
+                weight = stencil[k, y, x]
+                for channel in range(3):
+                    row[x, channel] += weight * image[source_y, x + offset_x, channel]
+        product[y] = row

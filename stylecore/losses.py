@@ -1,4 +1,5 @@
-"""The four loss terms of Deep Photo Style Transfer (Luan et al. 2017), as pure TensorFlow functions.
+"""The four loss terms of Deep Photo Style Transfer (Luan et al. 2017): three TensorFlow functions of
+the network's features or the image, and the photorealism term, a quadratic form in NumPy.
 
 Shapes: a feature map is (h, w, C) for one image (batch axis dropped); a mask is (h, w) with
 values in [0, 1] on the same grid; an image is (H, W, 3) RGB with values in [0, 1].
@@ -7,8 +8,9 @@ values in [0, 1] on the same grid; an image is (H, W, 3) RGB with values in [0, 
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse
 import tensorflow as tf
+
+from stylecore.laplacian import apply_laplacian
 
 
 def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
@@ -29,14 +31,27 @@ def gram_matrix(features: tf.Tensor, weights: tf.Tensor | None = None) -> tf.Ten
     which equals ALGORITHM.md's (F M)(F M)^T / (N_l M_l mean(M)) with the positions outside the
     mask left out (they contribute zero). Passing only the positions inside a segment is how
     :mod:`stylecore.objective` keeps the cost of all segments together near one full Gram.
+
+    The gradient is written out: with X = F * m, dL/dF = m * X (dL/dG + dL/dG^T) / (C sum(m)),
+    one (P, C) x (C, C) product. Autodiff differentiates the product's two operands separately,
+    two such products; the Grams of the five style layers cost more than SqueezeNet itself at
+    700 px, so the third product is a quarter of a stage's time (``benchmarks/transfer_speed.py``).
     """
     channels = tf.cast(tf.shape(features)[-1], features.dtype)
     if weights is None:
-        area = tf.cast(tf.shape(features)[0], features.dtype)
-    else:
-        features = features * weights[:, None]
-        area = tf.reduce_sum(weights)
-    return tf.matmul(features, features, transpose_a=True) / (channels * area)
+        weights = tf.ones(tf.shape(features)[:1], features.dtype)
+    return _masked_gram(features, weights, channels * tf.reduce_sum(weights))
+
+
+@tf.custom_gradient
+def _masked_gram(features: tf.Tensor, weights: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
+    masked = features * weights[:, None]
+
+    def gradient(upstream: tf.Tensor) -> tuple[tf.Tensor, None, None]:
+        symmetric = (upstream + tf.transpose(upstream)) / scale
+        return tf.matmul(masked, symmetric) * weights[:, None], None, None
+
+    return tf.matmul(masked, masked, transpose_a=True) / scale, gradient
 
 
 def style_loss(grams: list[tf.Tensor], targets: list[tf.Tensor], segment_weights: list[float]) -> tf.Tensor:
@@ -69,31 +84,14 @@ def total_variation(image: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(tf.square(horizontal)) + tf.reduce_sum(tf.square(vertical)), gradient
 
 
-def sparse_laplacian(laplacian: scipy.sparse.spmatrix) -> tf.SparseTensor:
-    """A scipy matting Laplacian (N x N) as a canonically ordered float32 ``tf.SparseTensor``."""
-    coo = laplacian.tocoo()
-    indices = np.stack([coo.row, coo.col], axis=1).astype(np.int64)
-    sparse = tf.SparseTensor(indices, coo.data.astype(np.float32), coo.shape)
-    return tf.sparse.reorder(sparse)
+def photorealism_loss(image: np.ndarray, stencil: np.ndarray) -> tuple[float, np.ndarray]:
+    """L_m = sum_c V_c^T L V_c and its gradient 2 L V, V_c channel c of ``image`` (H, W, 3) in [0, 1].
 
-
-def photorealism_loss(image: tf.Tensor, laplacian: tf.SparseTensor) -> tf.Tensor:
-    """L_m = sum_c V_c^T L V_c, V_c the flattened channel c of ``image`` (H, W, 3) in [0, 1].
-
-    ``laplacian`` is the content photo's matting Laplacian at exactly the image's size, (HW, HW),
-    symmetric positive semi-definite, so L_m >= 0 and is 0 for locally affine recolourings of
-    the content. The gradient is 2 L V, computed with the one sparse product the loss already
-    needs (autodiff through ``sparse_dense_matmul`` would transpose L on every call).
+    ``stencil`` is the content photo's matting Laplacian L at exactly the image's size, as
+    :func:`stylecore.laplacian.laplacian_stencil` stores it; L is symmetric positive semi-definite,
+    so L_m >= 0, and 0 for locally affine recolourings of the content. A quadratic form needs no
+    autodiff: the one product L V gives the loss and the gradient, computed outside TensorFlow's
+    graph with the stencil (the network's terms are the graph's).
     """
-
-    @tf.custom_gradient
-    def loss_and_gradient(image: tf.Tensor) -> tf.Tensor:
-        pixels = tf.reshape(image, (-1, 3))
-        product = tf.sparse.sparse_dense_matmul(laplacian, pixels)
-
-        def gradient(upstream: tf.Tensor) -> tf.Tensor:
-            return tf.reshape(2.0 * upstream * product, tf.shape(image))
-
-        return tf.reduce_sum(pixels * product), gradient
-
-    return loss_and_gradient(image)
+    product = apply_laplacian(stencil, image)
+    return float(np.vdot(image, product)), 2.0 * product

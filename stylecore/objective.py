@@ -23,9 +23,8 @@ from stylecore import losses
 from stylecore.config import TransferConfig
 from stylecore.architectures import LayerChoice
 from stylecore.extractors import FeatureExtractor
+from stylecore.laplacian import laplacian_stencil
 from stylecore.masks import PairDiagnostics, one_hot
-
-TERMS = ("content", "style", "tv", "photorealism")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +76,7 @@ class StageObjective:
         self._weights = {"content": config.content_weight, "style": config.style_weight,
                          "tv": config.tv_weight,
                          "photorealism": config.photorealism_weight if laplacian is not None else 0.0}
-        self._laplacian = losses.sparse_laplacian(laplacian) if laplacian is not None else None
+        self._stencil = laplacian_stencil(laplacian, content.shape[:2]) if laplacian is not None else None
         content_features = self._extractor(tf.constant(content[None]))
         style_features = self._extractor(tf.constant(style[None]))
         self._content_targets = {name: content_features[name][0] for name in layers.content_layers}
@@ -129,21 +128,30 @@ class StageObjective:
             targets = [segment.target_gram for segment in self._segments[name]]
             areas = [segment.area_weight for segment in self._segments[name]]
             style_terms.append(weight * self._style_scales[name] * losses.style_loss(grams, targets, areas))
-        photorealism = (losses.photorealism_loss(image, self._laplacian)
-                        if self._laplacian is not None else tf.constant(0.0))
         return {"content": content, "style": tf.add_n(style_terms),
-                "tv": self._pixel_scale * losses.total_variation(image),
-                "photorealism": self._pixel_scale * photorealism}
+                "tv": self._pixel_scale * losses.total_variation(image)}
 
     def _loss_and_gradient(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, dict[str, tf.Tensor]]:
         with tf.GradientTape() as tape:
             tape.watch(image)
             terms = self._terms(image)
-            total = tf.add_n([self._weights[name] * terms[name] for name in TERMS])
+            total = tf.add_n([self._weights[name] * value for name, value in terms.items()])
         return total, tape.gradient(total, image), terms
 
     def __call__(self, image: np.ndarray) -> tuple[float, np.ndarray, dict[str, float]]:
-        """Loss (float), gradient (same shape as ``image``, float32) and the unweighted terms."""
-        total, gradient, terms = self._compiled(tf.constant(image, tf.float32))
-        return (float(total), gradient.numpy(),
-                {name: float(value) for name, value in terms.items()})
+        """Loss (float), gradient (same shape as ``image``, float32) and the unweighted terms.
+
+        The network's terms come from the compiled graph; the photorealism term, a quadratic form
+        of the image alone, is added outside it (:func:`stylecore.losses.photorealism_loss`).
+        """
+        image = np.asarray(image, np.float32)
+        total, gradient, terms = self._compiled(tf.constant(image))
+        total, gradient = float(total), gradient.numpy()
+        terms = {name: float(value) for name, value in terms.items()}
+        terms["photorealism"] = 0.0
+        if self._stencil is not None:
+            energy, energy_gradient = losses.photorealism_loss(image, self._stencil)
+            terms["photorealism"] = self._pixel_scale * energy
+            total += self._weights["photorealism"] * terms["photorealism"]
+            gradient += (self._weights["photorealism"] * self._pixel_scale) * energy_gradient
+        return total, gradient, terms

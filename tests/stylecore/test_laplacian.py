@@ -1,10 +1,11 @@
 """The matting Laplacian's defining properties, and agreement with a naive per-window build."""
 
 import numpy as np
+import pytest
 import scipy.sparse
 import scipy.sparse.linalg
 
-from stylecore.laplacian import matting_laplacian
+from stylecore.laplacian import apply_laplacian, laplacian_stencil, matting_laplacian
 
 
 def naive_matting_laplacian(image: np.ndarray, epsilon: float, radius: int = 1) -> np.ndarray:
@@ -60,3 +61,20 @@ def test_locally_affine_recolouring_has_near_zero_energy(example_pair):
         return float(np.sum(pixels * (laplacian @ pixels)))
 
     assert energy(recoloured) < 1e-3 * energy(noisy)
+
+
+@pytest.mark.parametrize("radius", [1, 2])
+def test_stencil_multiplies_as_the_sparse_matrix(radius):
+    rng = np.random.default_rng(7)
+    content, image = rng.uniform(size=(2, 13, 9, 3))
+    laplacian = matting_laplacian(content, radius=radius)
+    stencil = laplacian_stencil(laplacian, (13, 9))
+    assert stencil.shape == ((4 * radius + 1) ** 2, 13, 9)
+    expected = (laplacian @ image.reshape(-1, 3)).reshape(image.shape)
+    np.testing.assert_allclose(apply_laplacian(stencil, image), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_stencil_refuses_a_laplacian_of_another_size():
+    laplacian = matting_laplacian(np.random.default_rng(8).uniform(size=(6, 5, 3)))
+    with pytest.raises(ValueError, match="does not fit"):
+        laplacian_stencil(laplacian, (5, 6 + 1))
