@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from stylecore.errors import OptimisationError
-from stylecore.optimise import minimise
+from stylecore.optimise import HISTORY_SIZE, CurvatureHistory, minimise
 
 
 def quadratic(target: np.ndarray, curvature: np.ndarray):
@@ -52,3 +52,24 @@ def test_non_finite_loss_is_an_optimisation_error():
 
     with pytest.raises(OptimisationError, match="non-finite"):
         minimise(diverging, np.zeros((2, 2, 3), np.float32), iterations=3, tolerance=0.0)
+
+
+@pytest.mark.parametrize("pairs", [0, 3, HISTORY_SIZE + 5])
+def test_direction_is_minus_the_bfgs_inverse_hessian_times_the_gradient(pairs):
+    # The two-loop recursion equals the dense BFGS update of H0 = scale I over the kept pairs, oldest
+    # first (Nocedal and Wright, eq. 7.19): H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T.
+    rng = np.random.default_rng(pairs)
+    size, scale = 6, 0.7
+    history, kept = CurvatureHistory(size), []
+    for _ in range(pairs):
+        step = rng.normal(size=size).astype(np.float32)
+        change = (step * rng.uniform(0.5, 2.0, size)).astype(np.float32)
+        rho = 1.0 / float(change @ step)
+        history.add(step, change, rho)
+        kept = [*kept, (step, change, rho)][-HISTORY_SIZE:]
+    inverse_hessian = scale * np.eye(size)
+    for step, change, rho in kept:
+        left = np.eye(size) - rho * np.outer(step, change)
+        inverse_hessian = left @ inverse_hessian @ left.T + rho * np.outer(step, step)
+    gradient = rng.normal(size=size).astype(np.float32)
+    np.testing.assert_allclose(history.direction(gradient, scale), -inverse_hessian @ gradient, rtol=1e-4, atol=1e-5)
