@@ -13,6 +13,7 @@ on a machine with internet. VGG-19 takes ``"imagenet"`` (Keras' download), a fil
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 from collections.abc import Sequence
@@ -56,8 +57,14 @@ class FeatureExtractor:
         if unknown:
             raise ValueError(f"{self.name} has no layer(s) {', '.join(unknown)}; "
                              f"choose from {', '.join(self.layers)}")
-        outputs = {name: self.model.output[name] for name in dict.fromkeys(layers)}
-        return dataclasses.replace(self, model=keras.Model(self.model.input, outputs))
+        return dataclasses.replace(self, model=_sub_model(self.model, tuple(dict.fromkeys(layers))))
+
+
+@functools.lru_cache(maxsize=32)
+def _sub_model(model: keras.Model, layers: tuple[str, ...]) -> keras.Model:
+    """The model computing ``layers`` of ``model``, built once per pair of them: the same object for
+    every pair and stage, so that the objective's compiled graph keyed on it is reused."""
+    return keras.Model(model.input, {name: model.output[name] for name in layers})
 
 
 def load_extractor(name: str, *, weights: str | os.PathLike[str] | None = None,
