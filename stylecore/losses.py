@@ -31,38 +31,38 @@ def gram_matrix(features: tf.Tensor, weights: tf.Tensor | None = None) -> tf.Ten
     which equals ALGORITHM.md's (F M)(F M)^T / (N_l M_l mean(M)) with the positions outside the
     mask left out (they contribute zero). Passing only the positions inside a segment is how
     :mod:`stylecore.objective` keeps the cost of all segments together near one full Gram.
-
-    The gradient is written out: with X = F * m, dL/dF = m * X (dL/dG + dL/dG^T) / (C sum(m)),
-    one (P, C) x (C, C) product. Autodiff differentiates the product's two operands separately,
-    two such products; the Grams of the five style layers cost more than SqueezeNet itself at
-    700 px, so the third product is a quarter of a stage's time (``benchmarks/transfer_speed.py``).
     """
     channels = tf.cast(tf.shape(features)[-1], features.dtype)
     if weights is None:
-        weights = tf.ones(tf.shape(features)[:1], features.dtype)
-    return _masked_gram(features, weights, channels * tf.reduce_sum(weights))
-
-
-@tf.custom_gradient
-def _masked_gram(features: tf.Tensor, weights: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
+        return tf.matmul(features, features, transpose_a=True) / (channels * tf.cast(tf.shape(features)[0],
+                                                                                       features.dtype))
     masked = features * weights[:, None]
-
-    def gradient(upstream: tf.Tensor) -> tuple[tf.Tensor, None, None]:
-        symmetric = (upstream + tf.transpose(upstream)) / scale
-        return tf.matmul(masked, symmetric) * weights[:, None], None, None
-
-    return tf.matmul(masked, masked, transpose_a=True) / scale, gradient
+    return tf.matmul(masked, masked, transpose_a=True) / (channels * tf.reduce_sum(weights))
 
 
-def style_loss(grams: list[tf.Tensor], targets: list[tf.Tensor], segment_weights: list[float]) -> tf.Tensor:
-    """One layer's L_s+ term: sum_k mean(M^content_k) * ||G_k(x) - G_k(a)||^2 over the paired segments.
+def segment_style_loss(features: tf.Tensor, weights: tf.Tensor, target: tf.Tensor, segment_weight: tf.Tensor) -> tf.Tensor:
+    """One segment's share of a layer's L_s+: ``segment_weight * ||G - target||^2``, G = gram_matrix(features, weights).
 
-    ``segment_weights[k]`` is mean(M^content_k), the segment's share of the content image, so a
-    segment weighs by its area in the output while each Gram is normalised by that same area.
+    A layer's L_s+ is the sum over its segments, each weighed by mean(M^content_k), the segment's
+    share of the content image (times the layer's normalisation, :mod:`stylecore.objective`).
+    ``target`` is a symmetric (C, C) Gram (or a scalar 0). The gradient is written out: with
+    X = F * m and D = G - target, dL/dF = 4 w m * X D / (C sum(m)), one (P, C) x (C, C) product
+    and two products by m. Autodiff takes two products and a dozen small operations per segment,
+    a quarter of an iteration at 350 px where each operation's dispatch costs more than its work.
     """
-    terms = [weight * tf.reduce_sum(tf.square(gram - target))
-             for gram, target, weight in zip(grams, targets, segment_weights, strict=True)]
-    return tf.add_n(terms) if terms else tf.constant(0.0)
+    scale = 1.0 / (tf.cast(tf.shape(features)[-1], features.dtype) * tf.reduce_sum(weights))
+
+    @tf.custom_gradient
+    def loss(features: tf.Tensor) -> tf.Tensor:
+        masked = features * weights[:, None]
+        difference = tf.matmul(masked, masked, transpose_a=True) * scale - target
+
+        def gradient(upstream: tf.Tensor) -> tf.Tensor:
+            return tf.matmul(masked, difference) * (weights[:, None] * (4.0 * scale * segment_weight * upstream))
+
+        return segment_weight * tf.reduce_sum(tf.square(difference)), gradient
+
+    return loss(features)
 
 
 @tf.custom_gradient

@@ -174,11 +174,9 @@ def _compiled_terms(network: FeatureExtractor, layers: LayerChoice, slots: int):
         style_terms = []
         for index, (name, layer_segments) in enumerate(zip(layers.style_layers, segments, strict=True)):
             flat = tf.reshape(features[name][0], (-1, features[name].shape[-1]))
-            grams = [losses.gram_matrix(tf.gather(flat, segment.positions), segment.mask_values)
-                     for segment in layer_segments]
-            style_terms.append(style_scales[index] * losses.style_loss(
-                grams, [segment.target_gram for segment in layer_segments],
-                [segment.area_weight for segment in layer_segments]))
+            style_terms.extend(losses.segment_style_loss(tf.gather(flat, segment.positions), segment.mask_values,
+                                                         segment.target_gram, style_scales[index] * segment.area_weight)
+                               for segment in layer_segments)
         return {"content": content, "style": tf.add_n(style_terms),
                 "tv": pixel_scale * losses.total_variation(image)}
 

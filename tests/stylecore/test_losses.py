@@ -24,27 +24,26 @@ def test_masked_gram_weighs_positions_and_normalises_by_area():
     np.testing.assert_allclose(losses.gram_matrix(features, weights).numpy(), expected, rtol=1e-6)
 
 
-def test_masked_gram_gradient_matches_finite_differences():
-    # A style-loss-like scalar, sum(W * G) with W not symmetric, so both halves of the written-out
-    # gradient (dL/dG and its transpose) are exercised.
+def test_segment_style_loss_gradient_matches_finite_differences():
     rng = np.random.default_rng(3)
     features, weights = rng.normal(size=(7, 4)), rng.uniform(0.2, 1.0, size=7)
-    projection = tf.constant(rng.normal(size=(4, 4)))
+    target = rng.normal(size=(4, 4))
+    target = tf.constant(target + target.T)
 
-    def scalar(values: tf.Tensor) -> tf.Tensor:
-        return tf.reduce_sum(projection * losses.gram_matrix(values, tf.constant(weights)))
+    def loss(values: tf.Tensor) -> tf.Tensor:
+        return losses.segment_style_loss(values, tf.constant(weights), target, tf.constant(0.3, tf.float64))
 
     with tf.GradientTape() as tape:
         tensor = tf.constant(features)
         tape.watch(tensor)
-        loss = scalar(tensor)
-    gradient = tape.gradient(loss, tensor).numpy()
+        value = loss(tensor)
+    gradient = tape.gradient(value, tensor).numpy()
     step = 1e-6
     for index in [(0, 0), (3, 2), (6, 3), (5, 1)]:
         bumped = features.copy()
         bumped[index] += step
-        numeric = (float(scalar(tf.constant(bumped))) - float(loss)) / step
-        assert gradient[index] == pytest.approx(numeric, rel=1e-4, abs=1e-8)
+        numeric = (float(loss(tf.constant(bumped))) - float(value)) / step
+        assert gradient[index] == pytest.approx(numeric, rel=1e-4, abs=1e-6)
 
 
 def test_total_variation_of_checkerboard():
@@ -81,10 +80,12 @@ def test_content_loss_identical_is_zero_and_known_otherwise():
     assert float(losses.content_loss(shifted, features)) == pytest.approx(0.25, rel=1e-5)
 
 
-def test_style_loss_weighs_segments_by_area():
-    gram = tf.constant([[1.0, 0.0], [0.0, 1.0]])
-    target = tf.constant([[0.0, 0.0], [0.0, 0.0]])
-    assert float(losses.style_loss([gram, gram], [target, target], [0.25, 0.75])) == pytest.approx(2.0)
+def test_segment_style_loss_of_hand_built_features():
+    # F = [[1, 2], [0, 1], [3, 0]], m = 1: G = [[10, 2], [2, 5]] / 6; against a zero target the
+    # loss is w ||G||^2 = 0.5 * (100 + 4 + 4 + 25) / 36.
+    features = tf.constant([[1.0, 2.0], [0.0, 1.0], [3.0, 0.0]])
+    value = losses.segment_style_loss(features, tf.ones(3), tf.zeros((2, 2)), tf.constant(0.5))
+    assert float(value) == pytest.approx(0.5 * 133.0 / 36.0, rel=1e-6)
 
 
 def test_photorealism_loss_and_gradient_are_the_laplacian_quadratic_form():
