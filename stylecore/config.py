@@ -71,7 +71,7 @@ class TransferConfig:
         "when_missing", "automatic segment matching (stylecore.segment_matching): when_missing (pairs "
         "without masks), on (also ignore given masks), or off (no masks means one whole-image segment)")
     auto_mask_segments: int = _option(
-        7, "most segments automatic matching keeps; segments one photo lacks are dropped, so a pair keeps 1 to this many")
+        4, "most segments automatic matching keeps; segments one photo lacks are dropped, so a pair keeps 1 to this many")
     laplacian_epsilon: float = _option(1e-7, "epsilon of the matting Laplacian")
     laplacian_radius: int = _option(1, "window radius of the matting Laplacian (1: 3x3 windows)")
     max_image_pixels: int = _option(

@@ -4,7 +4,8 @@ Luan et al. (2017) need a segmentation of both photos with matching labels; nobo
 a folder of 10,000 photos. Here the two photos are segmented together, so that a segment of the
 content and a segment of the style with the same label are "the same kind of thing":
 
-1. **features** on a grid of :data:`GRID_LONG_SIDE` px: the extractor's :data:`SEGMENT_LAYERS`
+1. **features** on a grid of :data:`GRID_LONG_SIDE` px, from the photos at
+   :data:`FEATURE_LONG_SIDE` px: the extractor's :data:`SEGMENT_LAYERS`
    (SqueezeNet fire2 to fire5: texture to object parts), each resized bilinearly to the grid and
    divided by its RMS over both photos, projected on their first :data:`FEATURE_DIMENSIONS` joint
    principal components; the CIELAB colour (weight 0 by default, see :data:`GROUP_WEIGHTS`); the
@@ -18,9 +19,12 @@ content and a segment of the style with the same label are "the same kind of thi
    remaining centroid. A segment only one photo has would take its style from nowhere. So the
    segment count is chosen per pair: ``segments`` is an upper bound, and the pair keeps those
    its two photos share (one, when they share nothing: the whole-image transfer).
-4. **borders snapped to edges**: each photo's one-hot label maps, upsampled to working size, go
-   through a colour guided filter (He, Sun, Tang 2010, "Guided image filtering") guided by the
-   photo itself, then the argmax; specks are merged as hand masks' are
+4. **borders snapped to edges**: each photo's one-hot label maps go through a colour guided
+   filter (He, Sun, Tang 2010, "Guided image filtering") guided by the photo itself, with a wide
+   window (:data:`GUIDE_RADIUS_FRACTION`) so that a border moves to the nearest edge rather than
+   cutting a smooth region (seams there cost photorealism energy), fitted at
+   :data:`GUIDE_LONG_SIDE` px and applied at working size (He and Sun 2015, "Fast guided
+   filter"), then the argmax; specks are merged as hand masks' are
    (:func:`stylecore.masks.merge_specks`).
 
 Labels are palette indices (:data:`stylecore.masks.PALETTE`) in order of content area (largest:
@@ -50,6 +54,9 @@ from stylecore.pair import PreparedPair
 SEGMENT_LAYERS = {"squeezenet": ("fire2", "fire3", "fire4", "fire5"),
                   "vgg19": ("block2_conv1", "block3_conv1", "block4_conv1")}
 """Layers whose activations describe a cell, per extractor."""
+FEATURE_LONG_SIDE = 350
+"""Long side, in px, of the photos the network sees (their own size if smaller): the segments do
+not depend on the working size, and at 700 px the network costs a quarter of what it would."""
 GRID_LONG_SIDE = 128
 """Long side, in cells, of the grid the clustering runs on (the photo's own size if smaller)."""
 FEATURE_DIMENSIONS = 16
@@ -60,12 +67,16 @@ SUBSPACE_ITERATIONS = 10
 GROUP_WEIGHTS = {"features": 1.0, "colour": 0.0, "position": 0.5}
 """Weight of each feature group after scaling it to unit total variance. Colour is off: with weight
 0.5 it split photos by their tones rather than by what they show (median colour-transfer style
-distance 12.3 against 9.6 without, twelve pairs, ``benchmarks/auto_masks.py --agreement``)."""
+distance 10.6 against 8.5 without at 4 segments, 12.3 against 9.6 at 7, twelve pairs,
+``benchmarks/auto_masks.py --agreement``)."""
 MIN_SHARED_FRACTION = 0.02
 """A cluster must cover at least this fraction of each photo's cells to survive."""
-GUIDE_RADIUS_FRACTION = 1 / 64
-"""Guided filter radius as a fraction of the long side (11 px at 700 px)."""
-GUIDE_EPSILON = 1e-3
+GUIDE_LONG_SIDE = 256
+"""Long side, in px, at which the guided filter's coefficients are fitted (the photo's own size if smaller)."""
+GUIDE_RADIUS_FRACTION = 1 / 16
+"""Guided filter radius as a fraction of the long side (16 px at 256 px): wide enough to carry a
+border from the grid's blurred guess to the photo's edge a few cells away."""
+GUIDE_EPSILON = 1e-2
 """Guided filter regularisation, colour values in [0, 1]: smaller follows weaker edges."""
 KMEANS_ITERATIONS = 20
 
@@ -110,11 +121,13 @@ def cell_features(content: np.ndarray, style: np.ndarray, extractor: FeatureExtr
     # cell out to numpy cost more than the rest of the matching (measured with cProfile).
     per_photo = []
     for photo, grid in zip(photos, grids, strict=True):
-        activations = layers(tf.constant(photo[None], tf.float32))
+        seen = _resized(photo, working_shape(*photo.shape[:2], min(FEATURE_LONG_SIDE, max(photo.shape[:2]))))
+        activations = layers(tf.constant(seen[None], tf.float32))
         per_photo.append([tf.reshape(tf.image.resize(activations[name], grid), (-1, activations[name].shape[-1]))
                           for name in layers.layers])
     stacked = [tf.concat(pair, axis=0) for pair in zip(*per_photo, strict=True)]
-    cnn = tf.concat([layer / tf.maximum(tf.sqrt(tf.reduce_mean(layer ** 2)), 1e-12) for layer in stacked], axis=1)
+    cnn = tf.concat([layer / tf.maximum(tf.sqrt(tf.reduce_mean(tf.square(layer))), 1e-12) for layer in stacked],
+                    axis=1)
     colour = np.concatenate([srgb_to_lab(_resized(photo, grid)).reshape(-1, 3)
                              for photo, grid in zip(photos, grids, strict=True)])
     position = np.concatenate([_positions(grid) for grid in grids])
@@ -157,26 +170,42 @@ def cluster_cells(content_cells: np.ndarray, style_cells: np.ndarray, *, segment
             ordered[len(content_flat):].reshape(style_cells.shape[:2]))
 
 
-def refine_labels(grid_labels: np.ndarray, photo: np.ndarray, *, min_segment_fraction: float) -> np.ndarray:
-    """(h, w) grid labels to an (H, W) uint8 label map of ``photo`` (H, W, 3) with edge-snapped borders."""
+def refine_labels(grid_labels: np.ndarray, photo: np.ndarray, *, min_segment_fraction: float,
+                  radius_fraction: float = GUIDE_RADIUS_FRACTION, epsilon: float = GUIDE_EPSILON) -> np.ndarray:
+    """(h, w) grid labels to an (H, W) uint8 label map of ``photo`` (H, W, 3) with edge-snapped borders.
+
+    The one-hot maps are guided-filtered at :data:`GUIDE_LONG_SIDE` px and the filter's local affine
+    coefficients applied to the photo at its own size (He and Sun 2015, "Fast guided filter"):
+    the borders follow the photo's full-resolution edges at the cost of a filter at the coarse size.
+    ``radius_fraction`` and ``epsilon``: as :data:`GUIDE_RADIUS_FRACTION` and :data:`GUIDE_EPSILON`.
+    """
     shape = photo.shape[:2]
+    coarse = working_shape(*shape, min(GUIDE_LONG_SIDE, max(shape)))
     present = np.unique(grid_labels)
     one_hot = (grid_labels[..., None] == present).astype(np.float32)
-    upsampled = tf.image.resize(one_hot[None], shape, method="bilinear").numpy()[0]
-    radius = max(1, round(max(shape) * GUIDE_RADIUS_FRACTION))
-    filtered = guided_filter(photo.astype(np.float32), upsampled, radius=radius, epsilon=GUIDE_EPSILON)
+    upsampled = tf.image.resize(one_hot[None], coarse, method="bilinear").numpy()[0]
+    radius = max(1, round(max(coarse) * radius_fraction))
+    slopes, offsets = guided_filter_coefficients(_resized(photo, coarse), upsampled, radius=radius, epsilon=epsilon)
+    if coarse != shape:
+        count = 3 * len(present)
+        stacked = np.concatenate([slopes.reshape(*coarse, count), offsets], axis=2)
+        stacked = tf.image.resize(stacked[None], shape, method="bilinear").numpy()[0]
+        slopes, offsets = stacked[..., :count].reshape(*shape, 3, len(present)), stacked[..., count:]
+    filtered = np.einsum("hwck,hwc->hwk", slopes, photo.astype(np.float32)) + offsets
     labels = present[filtered.argmax(axis=2)].astype(np.uint8)
     min_pixels = max(1, int(round(min_segment_fraction * labels.size)))
     return merge_specks(labels, min_pixels)[0]
 
 
-def guided_filter(guide: np.ndarray, source: np.ndarray, *, radius: int, epsilon: float) -> np.ndarray:
-    """Colour guided filter of He, Sun and Tang (2010): ``source`` (H, W, K) filtered along ``guide`` (H, W, 3).
+def guided_filter_coefficients(guide: np.ndarray, source: np.ndarray, *, radius: int,
+                               epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+    """Window-averaged guided filter coefficients: slopes (H, W, 3, K) and offsets (H, W, K).
 
-    Per (2r+1)^2 window, the output is the least-squares affine function of the guide's colours
-    (ridge ``epsilon``) fitted to the source, averaged over the windows covering each pixel:
-    ``q = mean(a)^T I + mean(b)``, ``a = (Sigma + eps I)^-1 cov(I, p)``, ``b = mean(p) - a^T mean(I)``.
-    Box means by ``scipy.ndimage.uniform_filter`` (reflected borders): O(HWK), whatever the radius.
+    Per (2r+1)^2 window, the least-squares affine function of the guide's colours (ridge
+    ``epsilon``) fitted to ``source`` (H, W, K): ``a = (Sigma + eps I)^-1 cov(I, p)``,
+    ``b = mean(p) - a^T mean(I)``; then each averaged over the windows covering a pixel
+    (He, Sun and Tang 2010). Box means by ``scipy.ndimage.uniform_filter`` (reflected borders):
+    O(HWK), whatever the radius.
     """
     def box(values: np.ndarray) -> np.ndarray:
         size = (2 * radius + 1, 2 * radius + 1) + (1,) * (values.ndim - 2)
@@ -187,7 +216,7 @@ def guided_filter(guide: np.ndarray, source: np.ndarray, *, radius: int, epsilon
     cross = box(guide[..., :, None] * source[..., None, :]) - mean_guide[..., :, None] * mean_source[..., None, :]
     slopes = np.linalg.solve(covariance + epsilon * np.eye(3, dtype=guide.dtype), cross)
     offsets = mean_source - np.einsum("hwck,hwc->hwk", slopes, mean_guide)
-    return np.einsum("hwck,hwc->hwk", box(slopes), guide) + box(offsets)
+    return box(slopes), box(offsets)
 
 
 def _resized(photo: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
@@ -206,14 +235,15 @@ def _principal_components(values: tf.Tensor, dimensions: int) -> np.ndarray:
     of :data:`PCA_SAMPLE` cells, in TensorFlow: numpy's LAPACK, its threads competing with
     TensorFlow's, took seconds for a 768 x 768 eigenproblem here (measured: 2.5 s; this: 0.1 s).
     """
-    centred = values - tf.reduce_mean(values, axis=0)
-    sample = tf.cast(centred[::max(1, centred.shape[0] // PCA_SAMPLE)], tf.float64)
+    mean = tf.reduce_mean(values, axis=0, keepdims=True)
+    sample = tf.cast(values[::max(1, values.shape[0] // PCA_SAMPLE)] - mean, tf.float64)
     covariance = tf.matmul(sample, sample, transpose_a=True)
     start = np.random.default_rng(0).standard_normal((covariance.shape[0], min(dimensions, covariance.shape[0])))
     basis = tf.constant(start)
     for _ in range(SUBSPACE_ITERATIONS):
         basis, _ = tf.linalg.qr(tf.matmul(covariance, basis))
-    return tf.matmul(centred, tf.cast(basis, centred.dtype)).numpy()
+    basis = tf.cast(basis, values.dtype)
+    return (tf.matmul(values, basis) - tf.matmul(mean, basis)).numpy()  # centred after projecting: N x 16, not N x C
 
 
 def _standardised_per_photo(values: np.ndarray, split: int) -> np.ndarray:

@@ -30,6 +30,9 @@ THUMBNAILS = {
 }
 """The recorded thumbnail of each render version: example pair 1 at 64 px, 3+3 iterations, SqueezeNet;
 from version 2 on, of the written output (the content photo's own size, 700 x 437)."""
+THUMBNAILS[3] = THUMBNAILS[2]
+"""Version 3 changed automatic masks only (segment_matching's snapping and network input size, 4
+segments by default); this pair is rendered with its hand masks."""
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:

@@ -2,11 +2,14 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from stylecore.config import TransferConfig
 from stylecore.extractors import load_extractor
+from stylecore.images import working_shape
 from stylecore.masks import PALETTE
-from stylecore.segment_matching import guided_filter, match_segments
+from stylecore.segment_matching import (FEATURE_LONG_SIDE, cell_features, guided_filter_coefficients,
+                                        match_segments, refine_labels)
 from stylecore.transfer import transfer
 
 HEIGHT, WIDTH = 64, 96
@@ -112,8 +115,36 @@ def test_off_is_the_whole_image_transfer_bit_for_bit(squeezenet):
 def test_guided_filter_keeps_a_constant_and_follows_the_guide_edge():
     guide = np.zeros((20, 20, 3), np.float32)
     guide[:, 10:] = 1.0
-    np.testing.assert_allclose(guided_filter(guide, np.full((20, 20, 1), 0.3, np.float32), radius=3,
-                                             epsilon=1e-3), 0.3, atol=1e-5)
+    slopes, offsets = guided_filter_coefficients(guide, np.full((20, 20, 1), 0.3, np.float32), radius=3,
+                                                 epsilon=1e-3)
+    np.testing.assert_allclose(slopes, 0.0, atol=1e-5)
+    np.testing.assert_allclose(offsets, 0.3, atol=1e-5)
     blurred_step = np.clip((np.arange(20) - 6) / 8, 0, 1)[None, :, None].repeat(20, axis=0).astype(np.float32)
-    filtered = guided_filter(guide, blurred_step, radius=3, epsilon=1e-4)[..., 0]
+    slopes, offsets = guided_filter_coefficients(guide, blurred_step, radius=3, epsilon=1e-4)
+    filtered = (np.einsum("hwck,hwc->hwk", slopes, guide) + offsets)[..., 0]  # q = mean(a)^T I + mean(b)
     assert filtered[:, 8].max() < 0.2 and filtered[:, 11].min() > 0.6
+
+
+def test_refined_borders_move_to_the_full_resolution_edge_from_a_coarse_fit():
+    """A 600 px photo (filter fitted at GUIDE_LONG_SIDE px) whose edge, at column 301, is not on the
+    coarse grid: a grid border 20 px off lands on the edge at full resolution."""
+    photo = np.full((400, 600, 3), 0.25, np.float32)
+    photo[:, 301:] = (0.8, 0.7, 0.3)
+    photo += np.random.default_rng(0).normal(0, 0.01, photo.shape).astype(np.float32)
+    grid = np.zeros((32, 48), np.uint8)
+    grid[:, 23:] = 1  # border at 23 / 48 of the width: column 287
+    labels = refine_labels(grid, np.clip(photo, 0, 1), min_segment_fraction=0.001)
+    assert labels.shape == (400, 600)
+    assert not labels[:, :301].any() and labels[:, 301:].all()
+
+
+def test_the_cells_do_not_depend_on_the_working_size_above_the_network_input_size(squeezenet):
+    """At 672 px the network sees the photos at FEATURE_LONG_SIDE px: the same cells as for the
+    photos given at that size (so the segments found at 350 px are those found at 700 px)."""
+    large = [np.repeat(np.repeat(photo, 7, axis=0), 7, axis=1) for photo in (CONTENT, STYLE)]  # (448, 672)
+    small = [tf.image.resize(photo[None], working_shape(448, 672, FEATURE_LONG_SIDE), method="area").numpy()[0]
+             for photo in large]
+    for from_large, from_small in zip(cell_features(*large, squeezenet), cell_features(*small, squeezenet),
+                                      strict=True):
+        assert from_large.shape == from_small.shape
+        np.testing.assert_allclose(from_large, from_small, atol=1e-5)
