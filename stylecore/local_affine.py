@@ -89,12 +89,14 @@ def apply_local_affine(coefficients: np.ndarray, content: np.ndarray, *,
                        dtype: type[np.generic] = np.uint8) -> np.ndarray:
     """The coefficients (h, w, 4, 3), resized bilinearly to ``content`` (H, W, 3), applied to it.
 
-    ``content`` is float in [0, 1] or uint8. Returns (H, W, 3) ``dtype``: uint8 (rounded as
-    :func:`stylecore.images.to_uint8`), or float32 in [0, 1] for scoring. The coefficients are
-    interpolated per pixel as the rows are written, so the output is the only full-size array
-    allocated: no (H, W, 4, 3) map, not even in strips. A numba kernel (as pymatting's) rather
-    than numpy: the numpy version, which materialised the interpolated maps strip by strip, took
-    0.8 s per megapixel on the busy 2-core machine; the kernel takes about 0.04 s.
+    ``content`` is float in [0, 1] or uint8 (a photo as decoded: it is divided by 255 pixel by
+    pixel, exactly as :func:`stylecore.images.to_float` would, so both give the same output).
+    Returns (H, W, 3) ``dtype``: uint8 (rounded as :func:`stylecore.images.to_uint8`), or float32
+    in [0, 1] for scoring. The coefficients are interpolated per pixel as the rows are written, so
+    the output is the only full-size array allocated: no (H, W, 4, 3) map, not even in strips, and
+    no float copy of the content. A numba kernel (as pymatting's) rather than numpy: the numpy
+    version, which materialised the interpolated maps strip by strip, took 0.8 s per megapixel on
+    the busy 2-core machine; the kernel takes about 0.04 s.
     """
     if coefficients.shape[2:] != (4, 3) or content.ndim != 3 or content.shape[2] != 3:
         raise ValueError(f"expected (h, w, 4, 3) coefficients and (H, W, 3) content, got "
@@ -105,22 +107,26 @@ def apply_local_affine(coefficients: np.ndarray, content: np.ndarray, *,
     output = np.empty((height, width, 3), dtype)
     if content.dtype != np.uint8:
         content = content.astype(np.float32, copy=False)
-    scale = np.float32(1.0 / 255.0 if content.dtype == np.uint8 else 1.0)
-    _apply_kernel(np.ascontiguousarray(coefficients, np.float32), content, scale, *rows, *columns, output,
+    full_scale = np.float32(255.0 if content.dtype == np.uint8 else 1.0)
+    _apply_kernel(np.ascontiguousarray(coefficients, np.float32), content, full_scale, *rows, *columns, output,
                   output.dtype == np.uint8)
     return output
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _apply_kernel(coefficients, content, scale, top, bottom, row_weight,
+def _apply_kernel(coefficients, content, full_scale, top, bottom, row_weight,
                   left, right, column_weight, output, quantise):  # pragma: no cover - compiled
     height, width = output.shape[:2]
     for y in numba.prange(height):
         y0, y1, wy = top[y], bottom[y], row_weight[y]
+        colour = np.empty(4, np.float32)
+        colour[3] = 1.0
         for x in range(width):
             x0, x1, wx = left[x], right[x], column_weight[x]
             w00, w01 = (1 - wy) * (1 - wx), (1 - wy) * wx
             w10, w11 = wy * (1 - wx), wy * wx
+            for term in range(3):
+                colour[term] = np.float32(content[y, x, term]) / full_scale
             for channel in range(3):
                 value = np.float32(0.0)
                 for term in range(4):
@@ -128,7 +134,6 @@ def _apply_kernel(coefficients, content, scale, top, bottom, row_weight,
                                    + w01 * coefficients[y0, x1, term, channel]
                                    + w10 * coefficients[y1, x0, term, channel]
                                    + w11 * coefficients[y1, x1, term, channel])
-                    colour = content[y, x, term] * scale if term < 3 else np.float32(1.0)
-                    value += coefficient * colour
+                    value += coefficient * colour[term]
                 value = min(max(value, np.float32(0.0)), np.float32(1.0))
                 output[y, x, channel] = round(value * 255.0) if quantise else value

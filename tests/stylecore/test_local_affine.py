@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stylecore.images import resize_image, to_uint8
+from stylecore.images import resize_image, to_float, to_uint8
 from stylecore.local_affine import apply_coefficients, apply_local_affine, fit_local_affine, local_affine_smoothing
 from stylecore.metrics import photorealism_energy
 
@@ -67,6 +67,15 @@ def test_a_recolouring_carried_to_four_times_the_size_stays_that_recolouring():
     assert np.abs(output.astype(int) - expected).max() <= 2
     same_from_bytes = apply_local_affine(coefficients, to_uint8(large))
     assert np.abs(same_from_bytes.astype(int) - output).max() <= 2
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_a_photo_as_decoded_gives_exactly_what_its_float_copy_gives(dtype):
+    coefficients = fit_local_affine(noise((20, 30), seed=3), noise((20, 30), seed=4), radius=1, epsilon=1e-3)
+    photo = to_uint8(noise((150, 220), seed=5))
+    from_bytes = apply_local_affine(coefficients, photo, dtype=dtype)
+    assert from_bytes.dtype == dtype and from_bytes.shape == (150, 220, 3)
+    np.testing.assert_array_equal(from_bytes, apply_local_affine(coefficients, to_float(photo), dtype=dtype))
 
 
 def test_coefficients_are_interpolated_bilinearly_between_pixel_centres():
