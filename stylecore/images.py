@@ -14,8 +14,8 @@ channel itself is not used (a style transfer has no use for it, and refusing suc
 refuse most exported PNGs for nothing).
 
 A photo is decoded once, at its own size, and kept in the bits it has (:func:`read_photo`): uint8
-for 8-bit files (4 bytes per pixel less than float32 per channel, and no conversion pass over
-24 MP), float32 for 16-bit ones. The working-size copy is made from that decode
+for 8-bit files (3 bytes a pixel rather than float32's 12, and no conversion pass over 24 MP),
+float32 for 16-bit ones. The working-size copy is made from that decode
 (:func:`resize_image`), and the full-size output is computed from it directly
 (:func:`stylecore.local_affine.apply_local_affine`).
 

@@ -164,9 +164,9 @@ def output_image(result: np.ndarray, content: np.ndarray, content_photo: np.ndar
     """``result`` (h, w, 3), fitted against ``content`` (h, w, 3), carried to ``config.output_size``.
 
     ``content_photo``: the content at its own size (H, W, 3), uint8 as decoded or float in [0, 1].
-    Returns (H', W', 3) ``dtype`` (uint8, or float32 in [0, 1] for scoring): ``result`` itself when the output size is the working size,
-    else the local affine maps fitted at the working size applied to the content photo (resized
-    first when the output size is not its own).
+    Returns (H', W', 3) ``dtype`` (uint8, or float32 in [0, 1] for scoring): ``result`` itself when
+    the output size is the working size, else the local affine maps fitted at the working size
+    applied to the content photo (resized first when the output size is not its own).
     """
     photo_shape = content_photo.shape[:2]
     shape = photo_shape if config.output_size == "content" else working_shape(*photo_shape, config.output_size)
