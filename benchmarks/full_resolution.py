@@ -2,7 +2,7 @@
 
 Stand-ins for large photos, made from one example pair into ``--work-dir`` (kept for reruns):
 the content photo and its mask upscaled 4x and 7x (Lanczos; nearest for the mask; about 5 and
-15 MP for a 700 x 437 pair, 6 and 18 MP for 700 x 525), to 24 and to 48 MP, and a "detailed"
+15 MP for a 700 x 437 pair, 6 and 18 MP for 700 x 525), to 8, 24 and 48 MP, and a "detailed"
 photo: the 4x upscale with detail the working size cannot hold (a full-resolution fractal
 texture and sensor-like noise), since an upscaled photo is smoother than a camera's.
 
@@ -51,7 +51,7 @@ from PIL import Image
 from examples import pair_paths
 from stylecore.cli import add_config_arguments, config_from_arguments
 
-SCALES = {"1x": 1.0, "4x": 4.0, "7x": 7.0, "detail": 4.0, "24mp": 24e6, "48mp": 48e6}
+SCALES = {"1x": 1.0, "4x": 4.0, "7x": 7.0, "detail": 4.0, "8mp": 8e6, "24mp": 24e6, "48mp": 48e6}
 """Each case's upscaling factor, or (above 100) the pixel count it upscales to."""
 TILE = 256
 REAL_PHOTO = Path("/usr/share/backgrounds/seeding_by_Clements_Engelhardt.jpg")
@@ -206,7 +206,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pair", type=int, default=1, help="example pair number (1-60)")
-    parser.add_argument("--cases", default="1x,4x,7x,detail,24mp,48mp,real",
+    parser.add_argument("--cases", default="1x,4x,7x,detail,8mp,24mp,48mp,real",
                         help=f"comma-separated, of {', '.join(SCALES)}, real")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/stylecore-full-resolution"))
     parser.add_argument("--real-photo", type=Path, default=REAL_PHOTO, help="the real case's photo")
