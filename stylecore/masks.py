@@ -191,10 +191,11 @@ def read_mask(path: str | os.PathLike[str], *, what: str = "mask",
     ``what`` names the file in messages ("content mask")."""
     with open_checked(path, what=what, max_pixels=max_pixels) as opened:
         image = decoded(opened, what=what, path=path)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        grey = np.clip(np.round(np.asarray(image, dtype=np.float64) / 257.0), 0, 255).astype(np.uint8)
-        return np.repeat(grey[..., None], 3, axis=2)
-    return np.asarray(without_alpha(image).convert("RGB"))
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            grey = np.clip(np.round(np.asarray(image, dtype=np.float64) / 257.0), 0, 255).astype(np.uint8)
+            return np.repeat(grey[..., None], 3, axis=2)
+        image = without_alpha(image)
+        return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
 
 
 def check_mask_shape(mask_shape: tuple[int, int], photo_shape: tuple[int, int], *, what: str = "mask") -> None:
