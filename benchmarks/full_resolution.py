@@ -2,9 +2,18 @@
 
 Stand-ins for large photos, made from one example pair into ``--work-dir`` (kept for reruns):
 the content photo and its mask upscaled 4x and 7x (Lanczos; nearest for the mask; about 5 and
-15 MP for a 700 x 437 pair, 6 and 18 MP for 700 x 525), to 24 and to 48 MP, and a "detailed"
+15 MP for a 700 x 437 pair, 6 and 18 MP for 700 x 525), to 8, 24 and 48 MP, and a "detailed"
 photo: the 4x upscale with detail the working size cannot hold (a full-resolution fractal
 texture and sensor-like noise), since an upscaled photo is smoother than a camera's.
+
+And a real photo, "real": a camera's 15.9 MP JPEG (5312 x 2988, progressive, 4:2:0), "seeding" by
+Clemens Engelhardt (CC0-1.0), a backlit dandelion meadow, which Debian's and Ubuntu's package
+``lomiri-wallpapers-16.04`` installs as ``/usr/share/backgrounds/seeding_by_Clements_Engelhardt.jpg``
+(``apt-get download lomiri-wallpapers-16.04 && dpkg-deb -x lomiri-wallpapers-16.04_*.deb DIR``
+gets it without installing; ``--real-photo`` takes another path). It is never committed. Its
+style is example pair 57's (autumn trees: a similar scene, backlit vegetation, in other colours),
+without masks, so the segments are matched automatically, as for any user's own photo. When
+the file is absent the case is skipped with a message saying where to get it.
 
 Each case runs one transfer in a fresh process at the configuration given (every ``stylecore
 transfer`` option works here) and prints:
@@ -23,7 +32,7 @@ transfer`` option works here) and prints:
 The metrics of the batch job stay at the working size; this script is where full-size outputs
 are scored. ``--no-score`` skips the scoring (the 48 MP case only checks it completes).
 
-    python benchmarks/full_resolution.py [--pair 1] [--cases 1x,4x,7x,detail,48mp] [--size 700 ...]
+    python benchmarks/full_resolution.py [--pair 1] [--cases 1x,4x,7x,detail,48mp,real] [--size 700 ...]
 """
 
 from __future__ import annotations
@@ -42,13 +51,21 @@ from PIL import Image
 from examples import pair_paths
 from stylecore.cli import add_config_arguments, config_from_arguments
 
-SCALES = {"1x": 1.0, "4x": 4.0, "7x": 7.0, "detail": 4.0, "24mp": 24e6, "48mp": 48e6}
+SCALES = {"1x": 1.0, "4x": 4.0, "7x": 7.0, "detail": 4.0, "8mp": 8e6, "24mp": 24e6, "48mp": 48e6}
 """Each case's upscaling factor, or (above 100) the pixel count it upscales to."""
 TILE = 256
+REAL_PHOTO = Path("/usr/share/backgrounds/seeding_by_Clements_Engelhardt.jpg")
+"""The real photo's path once ``lomiri-wallpapers-16.04`` is installed (module docstring)."""
+REAL_STYLE_PAIR = 57
 
 
-def make_case(case: str, number: int, work_dir: Path) -> dict[str, str]:
-    """The content photo and mask of ``case`` in ``work_dir`` (made once), with the pair's style files."""
+def make_case(case: str, number: int, work_dir: Path, real_photo: Path) -> dict[str, str] | None:
+    """The content photo and mask of ``case`` in ``work_dir`` (made once), with the pair's style
+    files; for "real", ``real_photo`` and its style alone, or ``None`` when the photo is absent."""
+    if case == "real":
+        if not real_photo.is_file():
+            return None
+        return {"content": str(real_photo), "style": str(pair_paths(REAL_STYLE_PAIR)["style"])}
     paths = {key: str(value) for key, value in pair_paths(number).items()}
     if case == "1x":
         return paths
@@ -100,10 +117,30 @@ def child(paths: dict[str, str], config_json: str, output: Path, score: bool) ->
         "wall_s": time.perf_counter() - started, "transfer_cpu_s": cpu_written - cpu_started,
         "write_cpu_s": time.process_time() - cpu_written,
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-        "working": list(result.image.shape[:2]), "output": list(result.output.shape[:2])}
+        "working": list(result.image.shape[:2]), "output": list(result.output.shape[:2]),
+        "phases": full_size_phases(result, paths["content"], output)}
     if score:
         figures.update(full_size_scores(result, paths["content"]))
     print(json.dumps(figures))
+
+
+def full_size_phases(result, content_path: str, output: Path) -> dict[str, tuple[float, float]]:
+    """(wall, CPU) seconds of each full-size step, run again after the transfer (and after its
+    peak memory is taken): the steps a working-size output does not take, timed one by one."""
+    from stylecore.images import read_photo, resize_image
+    from stylecore.output import read_metadata, write_image
+    from stylecore.transfer import output_image
+
+    phases, values = {}, {}
+    steps = {"decode": lambda: read_photo(content_path), "metadata": lambda: read_metadata(content_path),
+             "working copy": lambda: resize_image(values["decode"], result.image.shape[:2]),
+             "output step": lambda: output_image(result.image, result.content_image, values["decode"], result.config),
+             "write": lambda: write_image(output, values["output step"], result.content_metadata)}
+    for name, step in steps.items():
+        started, cpu_started = time.perf_counter(), time.process_time()
+        values[name] = step()
+        phases[name] = (time.perf_counter() - started, time.process_time() - cpu_started)
+    return phases
 
 
 def full_size_scores(result, content_path: str) -> dict[str, float]:
@@ -143,6 +180,10 @@ def report(case: str, figures: dict[str, object], baseline: dict[str, object] | 
           f"{figures['working'][1]}x{figures['working'][0]}; peak memory {figures['peak_rss_gib']:.2f} GiB")
     print("  seconds: " + ", ".join(f"{key} {value:.1f}" for key, value in timings.items())
           + f", write {figures['write_s']:.1f}")
+    phases = figures["phases"]
+    print("  full-size steps again, one by one (wall / CPU s): "
+          + ", ".join(f"{name} {wall:.2f} / {cpu:.2f}" for name, (wall, cpu) in phases.items())
+          + f"; all {sum(wall for wall, _ in phases.values()):.1f} / {sum(cpu for _, cpu in phases.values()):.1f}")
     if baseline is not None:
         extra = (timings["prepare"] - baseline["timings"]["prepare"] + timings["output"]
                  + figures["write_s"] - baseline["write_s"])
@@ -165,8 +206,10 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pair", type=int, default=1, help="example pair number (1-60)")
-    parser.add_argument("--cases", default="1x,4x,7x,detail,24mp,48mp", help=f"comma-separated, of {', '.join(SCALES)}")
+    parser.add_argument("--cases", default="1x,4x,7x,detail,8mp,24mp,48mp,real",
+                        help=f"comma-separated, of {', '.join(SCALES)}, real")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/stylecore-full-resolution"))
+    parser.add_argument("--real-photo", type=Path, default=REAL_PHOTO, help="the real case's photo")
     parser.add_argument("--no-score", action="store_true", help="time and memory only")
     add_config_arguments(parser)
     arguments = parser.parse_args()
@@ -175,11 +218,15 @@ def main() -> None:
     print(f"pair {arguments.pair}, working size {config.size}, configuration {config.config_hash()}")
     baseline = None
     for case in arguments.cases.split(","):
-        paths = make_case(case, arguments.pair, arguments.work_dir)
+        paths = make_case(case, arguments.pair, arguments.work_dir, arguments.real_photo)
+        if paths is None:
+            print(f"{case}: skipped, no photo at {arguments.real_photo}: install (or download and unpack) the "
+                  f"package lomiri-wallpapers-16.04, or pass --real-photo")
+            continue
         score = not arguments.no_score and case != "48mp"
         figures = run_child(paths, config.to_json(), arguments.work_dir / f"out-{case}.png", score)
         baseline = figures if case == "1x" else baseline
-        report(case, figures, None if case == "1x" else baseline)
+        report(case, figures, None if case in ("1x", "real") else baseline)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ shared with the batch job so both speak the same vocabulary with the same defaul
 Bad input costs a fraction of a second and one line: the options, the files' headers
 (:func:`stylecore.pair.probe_pair`) and then the decoded photos and cleaned masks
 (:func:`stylecore.pair.prepare_pair`, which needs no network) are judged before TensorFlow, whose
-import takes seconds, is imported. The pair is so decoded twice, once here and once in the
-transfer: a fraction of a second at 700 px, against the many seconds of the transfer.
+import takes seconds, is imported. The content photo, which may be 24 MP, is decoded once, here,
+and handed to the transfer as its pixels (its ICC profile and EXIF are read from the file's
+header for the output); the style photo and the masks, needed at the working size only, are
+decoded again by the transfer (a fraction of a second at 700 px).
 TensorFlow's C++ start-up lines, which no log level silences, are kept off stderr.
 """
 
@@ -29,7 +31,8 @@ from typing import Any
 from stylecore import __version__
 from stylecore.config import TransferConfig
 from stylecore.errors import StyleCoreError
-from stylecore.output import DEFAULT_JPEG_QUALITY, output_format
+from stylecore.images import read_photo
+from stylecore.output import DEFAULT_JPEG_QUALITY, output_format, read_metadata
 from stylecore.pair import prepare_pair, probe_pair
 from stylecore.storage import ENDPOINT_VARIABLE, check_reachable, write_bytes
 
@@ -143,10 +146,11 @@ def _print_progress(stage: int, iteration: int, budget: int, losses: dict[str, f
 
 def _run_transfer(arguments: argparse.Namespace) -> None:
     config = config_from_arguments(arguments)
-    pair = (arguments.content, arguments.style, arguments.content_mask, arguments.style_mask)
+    files = (arguments.content, arguments.style, arguments.content_mask, arguments.style_mask)
     output_format(arguments.output)  # an unwritable format fails before the work, not after it
     check_reachable(arguments.output)
-    probe_pair(*pair, config=config)
+    probe_pair(*files, config=config)
+    pair = (read_photo(arguments.content, what="content photo", max_pixels=config.max_image_pixels), *files[1:])
     prepare_pair(*pair, long_side=config.size, min_segment_fraction=config.min_segment_fraction,
                  max_pixels=config.max_image_pixels)
     # TensorFlow takes seconds to import: only a transfer whose input passed the checks pays for it.
@@ -160,7 +164,7 @@ def _run_transfer(arguments: argparse.Namespace) -> None:
     extractor = load_extractor(config.extractor, weights=arguments.weights, seed=config.seed)
     result = transfer(*pair, config=config, extractor=extractor,
                       progress=None if arguments.quiet else _print_progress)
-    write_image(arguments.output, result.output, result.content_metadata, jpeg_quality=arguments.jpeg_quality)
+    write_image(arguments.output, result.output, read_metadata(arguments.content), jpeg_quality=arguments.jpeg_quality)
     saved_masks = _save_masks(arguments.output, result) if arguments.save_masks else None
     sidecar = {"version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "host": platform.node(), "content": arguments.content, "style": arguments.style,

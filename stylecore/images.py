@@ -1,4 +1,5 @@
-"""Photo input and output: any common file in, float RGB in [0, 1] at the working size out.
+"""Photo input: any common file in, RGB at its own size (8-bit as decoded) and at the working size
+(float in [0, 1]) out.
 
 Reading does what a careful photo viewer does, so that the pixels styled are the pixels a user
 sees: EXIF orientation is applied; an embedded ICC profile (Display P3, Adobe RGB, a CMYK press
@@ -11,6 +12,12 @@ before extra precision).
 Transparency is composited onto white, what viewers show behind a transparent photo; the alpha
 channel itself is not used (a style transfer has no use for it, and refusing such files would
 refuse most exported PNGs for nothing).
+
+A photo is decoded once, at its own size, and kept in the bits it has (:func:`read_photo`): uint8
+for 8-bit files (3 bytes a pixel rather than float32's 12, and no conversion pass over 24 MP),
+float32 for 16-bit ones. The working-size copy is made from that decode
+(:func:`resize_image`), and the full-size output is computed from it directly
+(:func:`stylecore.local_affine.apply_local_affine`).
 
 Files that cannot be used are refused with one sentence (:class:`InputImageError`): missing,
 empty, truncated or not an image, more pixels than ``max_pixels`` (a decompression bomb: a small
@@ -57,6 +64,10 @@ _EXIF_ORIENTATION = 0x0112
 SRGB_PROFILE = ImageCms.createProfile("sRGB")
 """The profile every photo is converted to when read, and which written results carry."""
 _PILLOW_LIMIT = threading.RLock()
+REDUCING_GAP = 3.0
+"""A uint8 photo is shrunk by whole-block means to no less than this many times the working size
+before the Lanczos filter (:func:`resize_image`); Pillow's documentation finds results from 3 on
+indistinguishable from the filter alone."""
 MIN_PHOTO_LONG_SIDE = 64
 """Smallest long side, in px, of a photo to restyle. Smaller ones are refused, not upscaled: a 3x3
 photo blown up to the working size holds no detail to restyle, and its "result" would mislead."""
@@ -122,11 +133,18 @@ def _unidentified(path: str | os.PathLike[str]) -> str:
     return "not an image in a format Pillow reads (PNG, JPEG, TIFF, WebP, ...)"
 
 
+def header_exif(image: Image.Image) -> Image.Exif:
+    """The EXIF of an opened image, read from its header: for a PNG, only an eXIf chunk before the
+    pixels (where the PNG specification puts it); Pillow would decode all the pixels to look for
+    one after them."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return Image.Exif()
+    return image.getexif()
+
+
 def _orientation(image: Image.Image) -> int:
     """The EXIF orientation of an opened image (1: as stored), read from its header."""
-    if image.format == "PNG" and "exif" not in image.info:
-        return 1  # Pillow would decode all the pixels to look for an eXIf chunk after them
-    return image.getexif().get(_EXIF_ORIENTATION, 1)
+    return header_exif(image).get(_EXIF_ORIENTATION, 1)
 
 
 def displayed_shape(image: Image.Image) -> tuple[int, int]:
@@ -147,13 +165,14 @@ def probe_image(path: str | os.PathLike[str], *, what: str = "image",
 
 
 def decoded(opened: Image.Image, *, what: str, path: str | os.PathLike[str]) -> Image.Image:
-    """The pixels of an :func:`open_checked` image, decoded and turned upright by its EXIF orientation."""
+    """The pixels of an :func:`open_checked` image, decoded and turned upright by its EXIF orientation
+    in place (no copy of a 24 MP photo): ``opened`` itself, to be used before the file is closed."""
     try:
-        image = ImageOps.exif_transpose(opened)
-        image.load()
+        opened.load()
+        ImageOps.exif_transpose(opened, in_place=True)
     except _DECODING_ERRORS as error:
         raise InputImageError(f"cannot decode {what} {path}, truncated or corrupt: {error}") from None
-    return image
+    return opened
 
 
 def without_alpha(image: Image.Image) -> Image.Image:
@@ -165,9 +184,10 @@ def without_alpha(image: Image.Image) -> Image.Image:
     return image
 
 
-def read_image(path: str | os.PathLike[str], *, what: str = "image",
+def read_photo(path: str | os.PathLike[str], *, what: str = "image",
                max_pixels: int = TransferConfig.max_image_pixels) -> np.ndarray:
-    """Read a photo as float32 sRGB, shape (H, W, 3), values in [0, 1], at its stored size (upright).
+    """Read a photo as sRGB, shape (H, W, 3), at its stored size (upright), in the bits it holds:
+    uint8 (0 to 255) from an 8-bit file, float32 in [0, 1] from a 16-bit one.
 
     See the module docstring for what is converted and what is refused; ``what`` names the file
     in messages ("content photo").
@@ -176,8 +196,13 @@ def read_image(path: str | os.PathLike[str], *, what: str = "image",
         icc = opened.info.get("icc_profile")
         if not icc and opened.format == "PNG" and opened.tile and opened.tile[0].args in _DEEP_PNG_RAWMODES:
             return _deep_png(opened, what, path)
-        image = decoded(opened, what=what, path=path)
-    return _to_float_rgb(image, icc)
+        return _to_rgb(decoded(opened, what=what, path=path), icc)
+
+
+def read_image(path: str | os.PathLike[str], *, what: str = "image",
+               max_pixels: int = TransferConfig.max_image_pixels) -> np.ndarray:
+    """:func:`read_photo` as float32 RGB in [0, 1], shape (H, W, 3)."""
+    return to_float(read_photo(path, what=what, max_pixels=max_pixels))
 
 
 def _deep_png(opened: Image.Image, what: str, path: str | os.PathLike[str]) -> np.ndarray:
@@ -198,7 +223,8 @@ def _deep_png(opened: Image.Image, what: str, path: str | os.PathLike[str]) -> n
     return np.ascontiguousarray(_UPRIGHT.get(_orientation(opened), _UPRIGHT[1])(pixels), dtype=np.float32)
 
 
-def _to_float_rgb(image: Image.Image, icc: bytes | None) -> np.ndarray:
+def _to_rgb(image: Image.Image, icc: bytes | None) -> np.ndarray:
+    """A decoded image as (H, W, 3) sRGB: float32 in [0, 1] for 16-bit greyscale, else uint8."""
     if image.mode in _SIXTEEN_BIT_MODES:
         grey = np.asarray(image, dtype=np.float32) / 65535.0
         return np.repeat(np.clip(grey, 0.0, 1.0)[..., None], 3, axis=2)
@@ -207,7 +233,7 @@ def _to_float_rgb(image: Image.Image, icc: bytes | None) -> np.ndarray:
         image = image.convert("RGB")
     if icc and image.mode in _ICC_MODES:
         image = _to_srgb(image, icc)
-    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
 
 
 def _to_srgb(image: Image.Image, icc: bytes) -> Image.Image:
@@ -227,19 +253,41 @@ def check_photo_size(shape: tuple[int, int], *, what: str = "photo") -> None:
 
 
 def resize_image(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Resize float RGB ``image`` to ``shape`` = (height, width) with Lanczos filtering, clipped to [0, 1]."""
+    """Resize RGB ``image``, float in [0, 1] or uint8, to ``shape`` = (height, width) with Lanczos
+    filtering; float32 in [0, 1] out (``image`` as float when the shape is its own).
+
+    A uint8 photo shrunk more than :data:`REDUCING_GAP` times is first reduced by the largest
+    whole factor that leaves at least that ratio to the filter (means of factor x factor blocks,
+    Pillow's ``reduce``, rounded to 8 bits), as Pillow's own ``reducing_gap`` does: the Lanczos
+    filter's cost grows with the ratio, over every pixel of the source. Channels are filtered as
+    float one at a time, so that a large photo is never held as float whole.
+    """
     if image.shape[:2] == tuple(shape):
-        return image.astype(np.float32, copy=False)
-    channels = [np.asarray(Image.fromarray(image[..., c].astype(np.float32), mode="F")
-                           .resize((shape[1], shape[0]), Image.Resampling.LANCZOS))
+        return to_float(image)
+    height, width = image.shape[:2]
+    box = (0.0, 0.0, float(width), float(height))
+    if image.dtype == np.uint8:
+        factors = (max(1, int(width / shape[1] / REDUCING_GAP)), max(1, int(height / shape[0] / REDUCING_GAP)))
+        if factors != (1, 1):
+            image = np.asarray(Image.fromarray(image).reduce(factors))
+            box = (0.0, 0.0, width / factors[0], height / factors[1])
+    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(to_float(image[..., c])))
+                           .resize((shape[1], shape[0]), Image.Resampling.LANCZOS, box=box))
                 for c in range(image.shape[2])]
     return np.clip(np.stack(channels, axis=2), 0.0, 1.0)
 
 
 def load_image(path: str | os.PathLike[str], long_side: int) -> np.ndarray:
     """Read a photo and resize it so its long side is ``long_side`` px; float32 RGB in [0, 1]."""
-    image = read_image(path)
-    return resize_image(image, working_shape(*image.shape[:2], long_side))
+    photo = read_photo(path)
+    return resize_image(photo, working_shape(*photo.shape[:2], long_side))
+
+
+def to_float(image: np.ndarray) -> np.ndarray:
+    """uint8 (0 to 255) to float32 in [0, 1]; a float array as float32, unchanged otherwise."""
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255.0
+    return image.astype(np.float32, copy=False)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

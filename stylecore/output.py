@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from stylecore.errors import InputImageError, OutputError
-from stylecore.images import SRGB_PROFILE
+from stylecore.images import SRGB_PROFILE, header_exif
 from stylecore.storage import open_input, write_bytes
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
@@ -51,10 +51,11 @@ class PhotoMetadata:
 
 
 def read_metadata(path: str | os.PathLike[str]) -> PhotoMetadata:
-    """The ICC profile and EXIF of the photo at ``path``, read from its header (no pixel decoding)."""
+    """The ICC profile and EXIF of the photo at ``path``, read from its header (no pixel decoding:
+    :func:`stylecore.images.header_exif`)."""
     try:
         with open_input(path) as stream, Image.open(stream) as opened:
-            exif = opened.getexif()
+            exif = header_exif(opened)
             tagged = bool(opened.info.get("icc_profile"))
             return PhotoMetadata(icc_profile=_SRGB_ICC if tagged else None,
                                  exif=exif.tobytes() if len(exif) else None)

@@ -17,12 +17,12 @@ import numpy as np
 from stylecore.architectures import layer_choice, minimum_input_side
 from stylecore.config import TransferConfig
 from stylecore.errors import InputImageError
-from stylecore.images import check_photo_size, probe_image, read_image, resize_image, working_shape
+from stylecore.images import check_photo_size, probe_image, read_photo, resize_image, working_shape
 from stylecore.masks import (PairDiagnostics, check_mask_shape, clean_label_map, pair_segments, read_mask,
                              resize_labels)
 
 ImageSource = str | os.PathLike[str] | np.ndarray
-"""A file path, or an array: float RGB in [0, 1] for photos, uint8 colour-coded RGB for masks."""
+"""A file path, or an array: RGB for photos (uint8, or float in [0, 1]), uint8 colour-coded RGB for masks."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,9 +54,9 @@ def _photo(source: ImageSource, role: str, max_pixels: int) -> np.ndarray:
     if isinstance(source, np.ndarray):
         if source.ndim != 3 or source.shape[2] != 3 or source.size == 0:
             raise InputImageError(f"a photo array must be (H, W, 3), got shape {source.shape}")
-        photo = np.clip(source.astype(np.float32), 0.0, 1.0)
+        photo = source if source.dtype == np.uint8 else np.clip(source.astype(np.float32), 0.0, 1.0)
     else:
-        photo = read_image(source, what=role, max_pixels=max_pixels)
+        photo = read_photo(source, what=role, max_pixels=max_pixels)
     check_photo_size(photo.shape[:2], what=_name(role, source))
     return photo
 

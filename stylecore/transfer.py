@@ -27,7 +27,7 @@ from stylecore.config import TransferConfig
 from stylecore.errors import OptimisationError
 from stylecore.architectures import layer_choice
 from stylecore.extractors import FeatureExtractor, load_extractor
-from stylecore.images import read_image, resize_image, to_uint8, working_shape
+from stylecore.images import read_photo, resize_image, to_uint8, working_shape
 from stylecore.laplacian import matting_laplacian
 from stylecore.local_affine import apply_local_affine, fit_local_affine, local_affine_smoothing
 from stylecore.masks import PairDiagnostics
@@ -99,7 +99,7 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
         extractor = load_extractor(config.extractor, seed=config.seed)
     elif extractor.name != config.extractor:
         raise ValueError(f"the extractor is {extractor.name!r} but the configuration asks for {config.extractor!r}")
-    content_photo = content if isinstance(content, np.ndarray) else read_image(
+    content_photo = content if isinstance(content, np.ndarray) else read_photo(
         content, what="content photo", max_pixels=config.max_image_pixels)
     metadata = PhotoMetadata() if isinstance(content, np.ndarray) else read_metadata(content)
     pair = prepare_pair(content_photo, style, content_mask, style_mask, long_side=config.size,
@@ -163,10 +163,10 @@ def output_image(result: np.ndarray, content: np.ndarray, content_photo: np.ndar
                  dtype: type[np.generic] = np.uint8) -> np.ndarray:
     """``result`` (h, w, 3), fitted against ``content`` (h, w, 3), carried to ``config.output_size``.
 
-    ``content_photo``: the content at its own size (H, W, 3). Returns (H', W', 3) ``dtype`` (uint8,
-    or float32 in [0, 1] for scoring): ``result`` itself when the output size is the working size,
-    else the local affine maps fitted at the working size applied to the content photo (resized
-    first when the output size is not its own).
+    ``content_photo``: the content at its own size (H, W, 3), uint8 as decoded or float in [0, 1].
+    Returns (H', W', 3) ``dtype`` (uint8, or float32 in [0, 1] for scoring): ``result`` itself when
+    the output size is the working size, else the local affine maps fitted at the working size
+    applied to the content photo (resized first when the output size is not its own).
     """
     photo_shape = content_photo.shape[:2]
     shape = photo_shape if config.output_size == "content" else working_shape(*photo_shape, config.output_size)

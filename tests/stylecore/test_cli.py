@@ -1,12 +1,13 @@
 """The stylecore command line, run as a user would."""
 
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageCms
 
 from stylecore.masks import clean_label_map, pair_segments
 from tests.conftest import example_pair_paths
@@ -143,3 +144,24 @@ def test_save_masks_writes_the_automatic_label_maps_as_masks_that_read_back(tmp_
                                                     min_segment_fraction=0.001)[0]
                                     for mask in (content_mask, style_mask))
     assert pair_segments(content_labels, style_labels).matched == tuple(sidecar["diagnostics"]["matched"])
+
+
+def test_the_content_photos_profile_and_exif_reach_the_output(tmp_path):
+    """The command decodes the content photo once and hands its pixels to the transfer; the
+    profile and EXIF of the written result still come from the content file."""
+    paths = example_pair_paths(5)
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Test Camera"  # turned on display; a camera make
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    Image.open(paths["content"]).convert("RGB").save(tmp_path / "camera.jpg", quality=95, exif=exif.tobytes(),
+                                                     icc_profile=profile)
+    output = tmp_path / "out.png"
+    completed = run_cli("transfer", "--content", str(tmp_path / "camera.jpg"), "--style", str(paths["style"]),
+                        "--output", str(output), "--size", "64", "--output-size", "200",
+                        "--stage1-iterations", "3", "--stage2-iterations", "2", "--quiet")
+    assert completed.returncode == 0, completed.stderr
+    with Image.open(output) as written:
+        assert written.height == 200 and written.width < 200  # upright: the stored landscape turned
+        description = ImageCms.ImageCmsProfile(io.BytesIO(written.info["icc_profile"])).profile.profile_description
+        assert description == "sRGB built-in"
+        assert written.getexif()[0x010F] == "Test Camera" and written.getexif()[0x0112] == 1

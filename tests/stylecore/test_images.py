@@ -1,4 +1,5 @@
-"""Photos of every common kind load as float RGB in [0, 1], right; unusable ones are one sentence."""
+"""Photos of every common kind load as RGB, right (8-bit as decoded, or float in [0, 1]); unusable ones
+are one sentence."""
 
 import io
 import struct
@@ -10,7 +11,8 @@ import pytest
 from PIL import Image
 
 from stylecore.errors import InputImageError
-from stylecore.images import check_photo_size, load_image, probe_image, read_image, to_uint8, working_shape
+from stylecore.images import (check_photo_size, load_image, probe_image, read_image, read_photo, resize_image,
+                             to_float, to_uint8, working_shape)
 from stylecore.output import write_image
 
 
@@ -195,6 +197,44 @@ def test_adobe_rgb_profile_is_converted_to_srgb(tmp_path):
     converted = read_image(tmp_path / "adobe.png")[:, 0]
     np.testing.assert_allclose(converted, expected, atol=2.5 / 255)
     assert np.abs(read_image(tmp_path / "untagged.png")[:, 0] - expected).max() > 10 / 255  # it did convert
+
+
+def test_an_8_bit_photo_is_read_as_its_bytes_and_its_float_copy_is_exactly_the_old_one(tmp_path):
+    pixels = np.random.default_rng(1).integers(0, 256, (30, 40, 3)).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "photo.png")
+    photo = read_photo(tmp_path / "photo.png")
+    assert photo.dtype == np.uint8
+    np.testing.assert_array_equal(photo, pixels)
+    np.testing.assert_array_equal(read_image(tmp_path / "photo.png"), pixels.astype(np.float32) / 255.0)
+    np.testing.assert_array_equal(resize_image(photo, (30, 40)), read_image(tmp_path / "photo.png"))
+
+
+def test_the_8_bit_path_honours_orientation_and_colour_profile_and_16_bits_stay_float(tmp_path):
+    upright = quadrants()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.ascontiguousarray(STORED_FOR[6](upright))).save(tmp_path / "turned.jpg", quality=95, exif=exif)
+    turned = read_photo(tmp_path / "turned.jpg")
+    assert turned.dtype == np.uint8 and turned.shape == upright.shape
+    assert np.abs(turned.astype(int) - upright).mean() < 3  # JPEG noise only
+    profile = _icc_profile_rgb(BRADFORD_D65_TO_D50 @ ADOBE_RGB_TO_XYZ, 563 / 256)
+    Image.fromarray(upright).save(tmp_path / "adobe.png", icc_profile=profile)
+    converted = read_photo(tmp_path / "adobe.png")
+    assert converted.dtype == np.uint8 and np.abs(converted.astype(int) - upright).max() > 10
+    np.testing.assert_array_equal(to_float(converted), read_image(tmp_path / "adobe.png"))
+    write_png16(tmp_path / "deep.png", np.full((12, 20, 3), 1000, np.uint16))
+    assert read_photo(tmp_path / "deep.png").dtype == np.float32
+
+
+def test_a_large_8_bit_photo_shrinks_by_block_means_then_lanczos_within_a_level_of_the_float_filter():
+    rows, columns = np.meshgrid(np.linspace(0.0, 1.0, 560), np.linspace(0.0, 1.0, 840), indexing="ij")
+    smooth = np.stack([columns, 0.5 + 0.4 * np.sin(6 * rows), 0.2 + 0.6 * rows * columns], axis=2)
+    photo = to_uint8(smooth + np.random.default_rng(2).normal(0.0, 0.05, smooth.shape))
+    for shape in ((80, 120), (200, 300)):  # 7 times smaller: reduced by 2 first; 2.8 times: filtered only
+        shrunk = resize_image(photo, shape)
+        assert shrunk.dtype == np.float32 and shrunk.shape == (*shape, 3)
+        assert np.abs(shrunk - resize_image(to_float(photo), shape)).max() <= 1.5 / 255
+    np.testing.assert_array_equal(resize_image(photo, (200, 300)), resize_image(to_float(photo), (200, 300)))
 
 
 def test_file_that_is_not_a_usable_image_is_one_sentence(tmp_path):

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
-from stylecore.images import resize_image, to_uint8
+from stylecore.images import resize_image, to_float, to_uint8
 from stylecore.local_affine import apply_coefficients, apply_local_affine, fit_local_affine, local_affine_smoothing
 from stylecore.metrics import photorealism_energy
 
@@ -22,6 +23,27 @@ def noise(shape, seed=0):
 
 def recoloured(image, slopes, offsets):
     return (image.astype(np.float64) @ slopes + offsets).astype(np.float32)
+
+
+def textbook_fit(content, result, radius, epsilon):
+    """He, Sun and Tang's eq. 14-16 as written, with scipy's box filter and numpy's solver."""
+    def box(values):
+        return ndimage.uniform_filter(values, size=(2 * radius + 1, 2 * radius + 1) + (1,) * (values.ndim - 2),
+                                      mode="reflect")
+    guide, target = content.astype(np.float64), result.astype(np.float64)
+    guide_mean, target_mean = box(guide), box(target)
+    covariance = box(guide[..., :, None] * guide[..., None, :]) - guide_mean[..., :, None] * guide_mean[..., None, :]
+    cross = box(guide[..., :, None] * target[..., None, :]) - guide_mean[..., :, None] * target_mean[..., None, :]
+    slopes = np.linalg.solve(covariance + epsilon * np.eye(3), cross)
+    offsets = target_mean - np.einsum("hwi,hwic->hwc", guide_mean, slopes)
+    return box(np.concatenate([slopes, offsets[:, :, None, :]], axis=2))
+
+
+@pytest.mark.parametrize(("shape", "radius"), [((30, 40), 1), ((9, 7), 2), ((5, 4), 6)])
+def test_the_fit_is_the_textbook_guided_filter_mirrored_at_the_border(shape, radius):
+    content, result = noise(shape, seed=6), noise(shape, seed=7)  # (5, 4) at radius 6: windows wider than it
+    np.testing.assert_allclose(fit_local_affine(content, result, radius=radius, epsilon=1e-3),
+                               textbook_fit(content, result, radius, 1e-3), rtol=1e-5, atol=1e-6)
 
 
 def test_a_global_affine_recolouring_is_fitted_exactly():
@@ -67,6 +89,15 @@ def test_a_recolouring_carried_to_four_times_the_size_stays_that_recolouring():
     assert np.abs(output.astype(int) - expected).max() <= 2
     same_from_bytes = apply_local_affine(coefficients, to_uint8(large))
     assert np.abs(same_from_bytes.astype(int) - output).max() <= 2
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_a_photo_as_decoded_gives_exactly_what_its_float_copy_gives(dtype):
+    coefficients = fit_local_affine(noise((20, 30), seed=3), noise((20, 30), seed=4), radius=1, epsilon=1e-3)
+    photo = to_uint8(noise((150, 220), seed=5))
+    from_bytes = apply_local_affine(coefficients, photo, dtype=dtype)
+    assert from_bytes.dtype == dtype and from_bytes.shape == (150, 220, 3)
+    np.testing.assert_array_equal(from_bytes, apply_local_affine(coefficients, to_float(photo), dtype=dtype))
 
 
 def test_coefficients_are_interpolated_bilinearly_between_pixel_centres():

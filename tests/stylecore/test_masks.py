@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from stylecore import masks
 from stylecore.errors import InputImageError
 from stylecore.masks import (PALETTE, PALETTE_NAMES, check_mask_shape, clean_label_map, label_map_to_rgb, label_names,
                              load_label_map, merge_specks, snap_to_palette)
@@ -37,6 +38,18 @@ def test_anti_aliased_blend_snaps_to_colours_in_use_not_to_palette_grey():
     labels, _, snapped_fraction = snap_to_palette(pixels, min_fraction=0.05)
     assert {PALETTE_NAMES[index] for index in np.unique(labels)} == {"black", "white"}
     assert PALETTE_NAMES[labels[0, 5]] == "white" and snapped_fraction == pytest.approx(0.1)
+
+
+def test_a_large_mask_counted_by_table_snaps_exactly_as_by_sorting(monkeypatch):
+    """Masks over 4 MP count their colours in a table of all 2^24 rather than by sorting; here the
+    threshold is lowered so that an example mask, with noise added, takes both ways."""
+    pixels = np.array(Image.open(example_pair_paths(1)["content_mask"]).convert("RGB"))
+    pixels[::7, ::5] = np.random.default_rng(0).integers(0, 256, pixels[::7, ::5].shape)
+    sorted_way = snap_to_palette(pixels, min_fraction=0.002)
+    monkeypatch.setattr(masks, "COUNTED_BY_TABLE_PIXELS", 0)
+    table_way = snap_to_palette(pixels, min_fraction=0.002)
+    np.testing.assert_array_equal(table_way[0], sorted_way[0])
+    assert table_way[1:] == sorted_way[1:] and sorted_way[1] > 1000  # the noise made many distinct colours
 
 
 def test_greyscale_mask_loads():

@@ -79,3 +79,26 @@ def test_a_photo_without_metadata_writes_none(tmp_path):
     assert read_metadata(plain) == PhotoMetadata()
     with Image.open(io.BytesIO(encode_image(gradient(), "PNG", read_metadata(plain)))) as written:
         assert "icc_profile" not in written.info and not written.getexif()
+
+
+def test_a_png_s_metadata_is_read_from_its_header_without_decoding_its_pixels(tmp_path):
+    """Pillow looks for EXIF after a PNG's pixels by decoding them all (a second decode of a 24 MP
+    photo); the chunks before the pixels suffice: here the pixels are cut short, and never read."""
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    for name, exif in (("plain.png", None), ("camera.png", Image.Exif())):
+        options = {"icc_profile": profile}
+        if exif is not None:
+            exif[MAKE] = "Test Camera"
+            options["exif"] = exif.tobytes()
+        buffer = io.BytesIO()
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)).save(
+            buffer, "PNG", **options)
+        (tmp_path / name).write_bytes(buffer.getvalue()[:len(buffer.getvalue()) // 2])
+        metadata = read_metadata(tmp_path / name)
+        assert profile_description(metadata.icc_profile) == "sRGB built-in"
+        if exif is None:
+            assert metadata.exif is None
+        else:
+            tags = Image.Exif()
+            tags.load(metadata.exif)
+            assert tags[MAKE] == "Test Camera"

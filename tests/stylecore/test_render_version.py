@@ -27,12 +27,18 @@ THUMBNAILS = {
         [[0.173, 0.036, 0.031], [0.182, 0.063, 0.055], [0.192, 0.074, 0.064], [0.204, 0.065, 0.043]],
         [[0.317, 0.054, 0.082], [0.324, 0.059, 0.079], [0.352, 0.073, 0.097], [0.376, 0.075, 0.123]],
     ],
+    3: [
+        [[0.582, 0.12, 0.22], [0.563, 0.122, 0.213], [0.547, 0.097, 0.203], [0.521, 0.065, 0.188]],
+        [[0.569, 0.178, 0.151], [0.527, 0.169, 0.153], [0.525, 0.162, 0.151], [0.514, 0.171, 0.135]],
+        [[0.173, 0.036, 0.031], [0.182, 0.064, 0.055], [0.193, 0.074, 0.064], [0.204, 0.065, 0.043]],
+        [[0.317, 0.054, 0.081], [0.323, 0.059, 0.079], [0.352, 0.073, 0.097], [0.376, 0.075, 0.123]],
+    ],
 }
 """The recorded thumbnail of each render version: example pair 1 at 64 px, 3+3 iterations, SqueezeNet;
-from version 2 on, of the written output (the content photo's own size, 700 x 437)."""
-THUMBNAILS[3] = THUMBNAILS[2]
-"""Version 3 changed automatic masks only (segment_matching's snapping and network input size, 4
-segments by default); this pair is rendered with its hand masks."""
+from version 2 on, of the written output (the content photo's own size, 700 x 437). Version 3 changed
+automatic masks (segment_matching's snapping and network input size, 4 segments by default; this
+pair has hand masks) and made the working copy of a photo over 6 times the working size by block
+means before the Lanczos filter."""
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:

@@ -12,9 +12,9 @@ from stylecore.colour import srgb_to_lab
 from stylecore.config import TransferConfig
 from stylecore.errors import InputImageError
 from stylecore.extractors import load_extractor
-from stylecore.images import resize_image, to_uint8
+from stylecore.images import read_image, read_photo, resize_image, to_float, to_uint8
 from stylecore.laplacian import matting_laplacian
-from stylecore.transfer import transfer
+from stylecore.transfer import output_image, transfer
 from tests.conftest import example_pair_paths
 
 SMALL = TransferConfig(size=128, coarse_scale=1.0, stage1_iterations=30, stage2_iterations=20, init="content")
@@ -119,12 +119,12 @@ def test_the_output_is_the_content_photos_own_size_and_follows_output_size(squee
 MEMORY_CHILD = """
 import json, resource, sys
 from stylecore.config import TransferConfig
-from stylecore.transfer import transfer
+from stylecore.transfer import output_image, transfer
 from stylecore.extractors import load_extractor
-content, style = sys.argv[1:3]
+content, style, small = sys.argv[1:4]
 config = TransferConfig(size=64, coarse_scale=1.0, stage1_iterations=3, stage2_iterations=2, init="content")
 extractor = load_extractor("squeezenet")
-transfer(content, style, config=config.replace(output_size=128), extractor=extractor)  # every code path once
+transfer(small, style, config=config, extractor=extractor)  # every code path once, on a 700 px photo
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 result = transfer(content, style, config=config, extractor=extractor)
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -132,19 +132,78 @@ print(json.dumps({"growth_kib": after - before, "shape": result.output.shape}))
 """
 
 
-def test_memory_grows_with_the_output_by_tens_of_bytes_per_pixel(tmp_path):
-    """A 4 MP photo on a 64 px optimisation, in a fresh process: the peak resident memory of the
-    full-size step grows by the decoded photo and the output (18 bytes per pixel measured: float32
-    photo 12, uint8 output 3, transient copies), not by the optimisation's kilobytes per working
-    pixel nor by full-size maps of the 12 coefficients (48 bytes per pixel more)."""
-    paths = example_pair_paths(1)
-    with Image.open(paths["content"]) as small:
-        large = small.convert("RGB").resize((2600, 1623), Image.Resampling.LANCZOS)
-    large.save(tmp_path / "large.png", compress_level=1)
-    completed = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(tmp_path / "large.png"),
-                                str(paths["style"])], capture_output=True, text=True, timeout=600)
+@pytest.fixture(scope="module")
+def four_megapixels(tmp_path_factory):
+    """Example pair 1's content photo upscaled to 2600 x 1623 (4.2 MP), as an 8-bit PNG."""
+    path = tmp_path_factory.mktemp("large") / "large.png"
+    with Image.open(example_pair_paths(1)["content"]) as small:
+        small.convert("RGB").resize((2600, 1623), Image.Resampling.LANCZOS).save(path, compress_level=1)
+    return path
+
+
+def peak_growth_per_pixel(child: str, *arguments) -> float:
+    """Run ``child`` in a fresh process; the growth of its peak memory it prints, in bytes per output pixel."""
+    completed = subprocess.run([sys.executable, "-c", child, *map(str, arguments)], capture_output=True,
+                               text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr
     figures = json.loads(completed.stdout.strip().splitlines()[-1])
     assert figures["shape"] == [1623, 2600, 3]
-    bytes_per_pixel = figures["growth_kib"] * 1024 / (2600 * 1623)
+    return figures["growth_kib"] * 1024 / (2600 * 1623)
+
+
+def test_memory_grows_with_the_output_by_tens_of_bytes_per_pixel(four_megapixels):
+    """A 4 MP photo on a 64 px optimisation, in a fresh process: the peak resident memory of the
+    whole transfer grows by the full-size steps (next test) and TensorFlow's allocator noise
+    (about 20 bytes per pixel measured), not by the optimisation's kilobytes per working pixel nor
+    by full-size maps of the 12 coefficients (48 bytes per pixel more)."""
+    paths = example_pair_paths(1)
+    bytes_per_pixel = peak_growth_per_pixel(MEMORY_CHILD, four_megapixels, paths["style"], paths["content"])
     assert bytes_per_pixel < 60, f"peak memory grew {bytes_per_pixel:.0f} bytes per output pixel"
+
+
+FULL_SIZE_MEMORY_CHILD = """
+import json, resource, sys
+import numpy as np
+from stylecore.config import TransferConfig
+from stylecore.images import read_photo, resize_image
+from stylecore.transfer import output_image
+large, small = sys.argv[1:3]
+def full_size(path):
+    photo = read_photo(path)
+    working = resize_image(photo, (40, 64))
+    return output_image(np.clip(working * 0.8 + 0.1, 0.0, 1.0), working, photo, TransferConfig(size=64))
+full_size(small)  # every code path once, on a 700 px photo
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+output = full_size(large)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"growth_kib": after - before, "shape": output.shape}))
+"""
+
+
+def test_the_full_size_steps_hold_the_photo_in_8_bits_and_nothing_per_pixel_beyond_it(four_megapixels):
+    """Decoding a 4 MP photo, its working copy and the output step, in a fresh process (no
+    TensorFlow allocations to blur the figure): 9.5 bytes per pixel measured, at the decoding
+    (Pillow's 4-byte pixels and their export as the 8-bit photo), then the photo and the output
+    (3 each); a float32 photo, and a copy to turn it upright, as read before, measured 25."""
+    bytes_per_pixel = peak_growth_per_pixel(FULL_SIZE_MEMORY_CHILD, four_megapixels, example_pair_paths(1)["content"])
+    assert bytes_per_pixel < 13, f"peak memory grew {bytes_per_pixel:.1f} bytes per output pixel"
+
+
+def test_a_photo_file_and_its_float_array_give_the_same_result_and_output(tmp_path, squeezenet):
+    """The photo as decoded (8 bits) and as float give identical results when the working size is the
+    photo's (the 60 example pairs at the default size) and identical outputs at any size."""
+    paths = example_pair_paths(1)
+    with Image.open(paths["content"]) as photo:
+        photo.convert("RGB").resize((128, 80), Image.Resampling.LANCZOS).save(tmp_path / "small.png")
+    config = SMALL.replace(stage1_iterations=3, stage2_iterations=2, output_size=300)
+    from_file = transfer(tmp_path / "small.png", paths["style"], config=config, extractor=squeezenet)
+    from_array = transfer(read_image(tmp_path / "small.png"), paths["style"], config=config, extractor=squeezenet)
+    np.testing.assert_array_equal(from_file.image, from_array.image)
+    assert from_file.output.shape == (188, 300, 3)
+    np.testing.assert_array_equal(from_file.output, from_array.output)
+    photo = read_photo(paths["content"])  # 700 px against the 128 px working size
+    assert photo.dtype == np.uint8
+    full_size = output_image(from_file.image, from_file.content_image, photo, SMALL)
+    assert full_size.shape == (437, 700, 3)
+    np.testing.assert_array_equal(
+        full_size, output_image(from_file.image, from_file.content_image, to_float(photo), SMALL))
