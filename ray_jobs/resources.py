@@ -86,7 +86,7 @@ class ActorPlan:
 
 def actor_memory_bytes(size: int) -> int:
     """Memory an actor reserves to render at long side ``size`` px (worst case: a square image):
-    ``ACTOR_BASE_MEMORY + ACTOR_MEMORY_PER_PIXEL * size**2``; 2.4 GiB at the default 700 px."""
+    ``ACTOR_BASE_MEMORY + ACTOR_MEMORY_PER_PIXEL * size**2``; 1.7 GiB at the default 500 px."""
     return ACTOR_BASE_MEMORY + ACTOR_MEMORY_PER_PIXEL * size * size
 
 

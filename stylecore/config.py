@@ -40,7 +40,7 @@ class TransferConfig:
     in its metadata; the command lines are generated from these fields.
     """
 
-    size: int = _option(700, "long side of the working size in pixels: the size the optimisation runs at")
+    size: int = _option(500, "long side of the working size in pixels: the size the optimisation runs at")
     output_size: int | Literal["content"] = _option(
         "content", "long side of the written result in pixels, or content: the content photo's own size; "
         "the result is carried from --size to it by local affine colour maps")
@@ -52,14 +52,14 @@ class TransferConfig:
     style_layer_weights: tuple[float, ...] | None = _option(
         None, "weight w_l of each style layer, comma-separated")
     content_weight: float = _option(1.0, "alpha: weight of the content loss")
-    style_weight: float = _option(3.0, "beta: weight of the masked-Gram style loss")
+    style_weight: float = _option(6.0, "beta: weight of the masked-Gram style loss")
     tv_weight: float = _option(1e-3, "gamma: weight of the total-variation loss")
-    photorealism_weight: float = _option(1e4, "lambda: weight of the matting-Laplacian loss in stage 2")
+    photorealism_weight: float = _option(3e4, "lambda: weight of the matting-Laplacian loss in stage 2")
     init: Init = _option("colour_transfer", "stage 1's starting image: content, noise, or colour_transfer "
                          "(per-segment colour statistics of the style)")
     coarse_scale: float = _option(0.5, "stage 1 runs at this fraction of --size; stage 2 at full size")
     stage1_iterations: int = _option(200, "L-BFGS iterations of stage 1 (segmented style, no photorealism)")
-    stage2_iterations: int = _option(100, "L-BFGS iterations of stage 2 (with the photorealism term)")
+    stage2_iterations: int = _option(60, "L-BFGS iterations of stage 2 (with the photorealism term)")
     tolerance: float = _option(1e-5, "stop a stage when a step lowers the loss by less than this fraction")
     seed: int = _option(0, "seed of noise initialisation and random weights")
     min_segment_fraction: float = _option(
@@ -77,9 +77,9 @@ class TransferConfig:
     max_image_pixels: int = _option(
         150_000_000, "refuse photos and masks with more pixels than this (decompression bombs); 150 MP "
         "covers every camera's single frame, at 1.8 GB as float RGB")
-    affine_radius: int = _option(1, "window radius of the local affine fit that carries the result from "
+    affine_radius: int = _option(6, "window radius of the local affine fit that carries the result from "
                                  "--size to --output-size (guided filter, He et al. 2013)")
-    affine_epsilon: float = _option(1e-4, "ridge regulariser of the local affine fit, squared RGB: windows "
+    affine_epsilon: float = _option(1e-5, "ridge regulariser of the local affine fit, squared RGB: windows "
                                     "flatter than this get a flat fit rather than amplified noise")
     finish: Finish = _option("none", "last step at the working size: none, or local_affine (the result "
                              "replaced by its local affine fit, DPST's final smoothing)")
