@@ -145,7 +145,7 @@ def _start_pool(tasks: Sequence[RenderTask], *, extractor: str, seed: int, optio
     nodes = live_nodes()
     plan = plan_actors(nodes, rows=len(tasks), size=max(task.entry.config.size for task in tasks),
                        actors=options.actors, cpus_per_actor=options.cpus_per_actor, use_gpus=options.use_gpus)
-    shapes = "; ".join(f"{group.count} of {group.describe()}" for group in plan.groups)
+    shapes = "; ".join(f"{group.count} x ({group.describe()})" for group in plan.groups)
     print(f"starting {plan.count} actor(s) on {len(nodes)} node(s): {shapes}; extractor {extractor}",
           file=stream, flush=True)
     pool = WorkerPool(plan, nodes, PoolOptions(

@@ -50,8 +50,13 @@ class SegmentTarget(typing.NamedTuple):
     """() float32 mean(M^content): the segment's share of the layer's grid."""
 
 
-_EMPTY_SLOT = SegmentTarget(tf.constant([0], tf.int32), tf.constant([1.0]), tf.zeros((1, 1)), tf.constant(0.0))
-"""A spare segment slot: one position, a 1 x 1 target that broadcasts against any Gram, area weight 0."""
+@functools.cache
+def _empty_slot() -> SegmentTarget:
+    """A spare segment slot: one position, a 1 x 1 target that broadcasts against any Gram, area weight 0.
+
+    Made on first use, not at import: a tensor made at import would fix TensorFlow's thread pools
+    before a caller could size them (:mod:`ray_jobs.devices`)."""
+    return SegmentTarget(tf.constant([0], tf.int32), tf.constant([1.0]), tf.zeros((1, 1)), tf.constant(0.0))
 
 
 def resize_masks(masks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -98,7 +103,7 @@ class StageObjective:
                                           content_labels, style_labels, pairing, config)
                     for name in layers.style_layers]
         slots = 1 << max(0, max(len(layer) for layer in segments) - 1).bit_length()
-        segments = tuple((*layer, *[_EMPTY_SLOT] * (slots - len(layer))) for layer in segments)
+        segments = tuple((*layer, *[_empty_slot()] * (slots - len(layer))) for layer in segments)
         self._arguments = (content_targets, tf.constant(content_scales, tf.float32),
                            tf.constant(style_scales, tf.float32), segments,
                            tf.constant([config.content_weight, config.style_weight, config.tv_weight], tf.float32),
