@@ -202,7 +202,10 @@ drops with global changes of brightness and contrast); higher is better.
 <b>photorealism energy</b>: matting-Laplacian energy of the image w.r.t. the content photo, per pixel
 (RGB in [0, 1]); 0 for locally affine recolourings of the content; lower is better.
 <i>content photo</i> is the unstyled content (style distance to beat, SSIM 1, energy ~0);
-<i>colour transfer</i> is the per-segment mean/std colour transfer, the simple method to beat.</p>"""
+<i>colour transfer</i> is the per-segment mean/std colour transfer, the simple method to beat.
+All three are computed at the working size (the optimised result and the photos at <code>size</code>),
+not on the written output, which the local affine maps carry to the output size
+(<code>benchmarks/full_resolution.py</code> scores outputs at their own size).</p>"""
 
 
 def _status_table(summary: Summary) -> str:
