@@ -35,45 +35,45 @@ import numpy as np
 
 
 def fit_local_affine(content: np.ndarray, result: np.ndarray, *, radius: int, epsilon: float) -> np.ndarray:
-    """Per-pixel affine maps taking ``content`` to ``result``, both (h, w, 3) in [0, 1] (module docstring).
+    """Per-pixel affine maps taking ``content`` (h, w, 3) to ``result`` (h, w, K), in [0, 1] (module docstring).
 
     ``radius``: window radius r (windows of (2r+1)^2 pixels); ``epsilon``: the ridge regulariser,
     in squared RGB units: a window whose colour variance is well below it gets a flat fit (its
-    mean colour) rather than an amplified copy of its noise. Returns (h, w, 4, 3) float32.
+    mean colour) rather than an amplified copy of its noise. Returns (h, w, 4, K) float32 (K = 3 for
+    a colour result; :mod:`stylecore.segment_matching` fits K one-hot label maps).
     Exact (up to epsilon's bias) where ``result`` is an affine function of ``content`` over a window.
 
-    Compiled (numba), in float64: the window means of the 21 moments (guide, target, the guide's 6
-    distinct products, the 9 guide-target products) by running sums, mirrored at the border as
+    Compiled (numba), in float64: the window means of the 9 + 4K moments (guide, target, the guide's 6
+    distinct products, the 3K guide-target products) by running sums, mirrored at the border as
     scipy's ``uniform_filter`` (mode "reflect"), and each window's 3x3 system solved in closed
     form: 0.14 s of CPU at 700 x 437 (one thread), where scipy's filter and numpy's batched
     ``solve`` took 0.35 s (and up to 1 s on the busy shared machine).
     """
-    if content.shape != result.shape or content.ndim != 3 or content.shape[2] != 3:
-        raise ValueError(f"content {content.shape} and result {result.shape} must be the same (h, w, 3)")
-    height, width = content.shape[:2]
+    if content.shape[:2] != result.shape[:2] or content.ndim != 3 or content.shape[2] != 3 or result.ndim != 3:
+        raise ValueError(f"content {content.shape} must be (h, w, 3) and result {result.shape} (h, w, K)")
+    height, width, channels = result.shape
     moments = _moments(np.ascontiguousarray(content, np.float64), np.ascontiguousarray(result, np.float64))
-    coefficients = _solve_windows(_box_mean(moments, radius), epsilon)
-    return _box_mean(coefficients, radius).reshape(height, width, 4, 3).astype(np.float32)
+    coefficients = _solve_windows(_box_mean(moments, radius), epsilon, channels)
+    return _box_mean(coefficients, radius).reshape(height, width, 4, channels).astype(np.float32)
 
 
 @numba.njit(cache=True, parallel=True)
 def _moments(guide, target):  # pragma: no cover - compiled
-    """(h, w, 21): guide (3), target (3), guide_i * guide_j for i <= j (6), guide_i * target_c (9)."""
-    height, width = guide.shape[:2]
-    moments = np.empty((height, width, 21))
+    """(h, w, 9 + 4K): guide (3), guide_i * guide_j for i <= j (6), target (K), guide_i * target_c (3K)."""
+    height, width, channels = target.shape
+    moments = np.empty((height, width, 9 + 4 * channels))
     for y in numba.prange(height):
         for x in range(width):
+            slot = 3
             for i in range(3):
                 moments[y, x, i] = guide[y, x, i]
-                moments[y, x, 3 + i] = target[y, x, i]
-            slot = 6
-            for i in range(3):
                 for j in range(i, 3):
                     moments[y, x, slot] = guide[y, x, i] * guide[y, x, j]
                     slot += 1
-            for i in range(3):
-                for c in range(3):
-                    moments[y, x, 12 + 3 * i + c] = guide[y, x, i] * target[y, x, c]
+            for c in range(channels):
+                moments[y, x, 9 + c] = target[y, x, c]
+                for i in range(3):
+                    moments[y, x, 9 + channels + channels * i + c] = guide[y, x, i] * target[y, x, c]
     return moments
 
 
@@ -133,24 +133,24 @@ def _box_mean(values, radius):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, parallel=True)
-def _solve_windows(means, epsilon):  # pragma: no cover - compiled
-    """Each window's (A^T; b) as (h, w, 12) from its moment means (h, w, 21) (module docstring)."""
+def _solve_windows(means, epsilon, channels):  # pragma: no cover - compiled
+    """Each window's (A^T; b) as (h, w, 4K) from its moment means (h, w, 9 + 4K) (module docstring)."""
     height, width = means.shape[:2]
-    coefficients = np.empty((height, width, 12))
+    coefficients = np.empty((height, width, 4 * channels))
     for y in numba.prange(height):
         covariance = np.empty((3, 3))
         inverse = np.empty((3, 3))
-        cross = np.empty((3, 3))
+        cross = np.empty((3, channels))
         for x in range(width):
             m = means[y, x]
-            slot = 6
+            slot = 3
             for i in range(3):
                 for j in range(i, 3):
                     covariance[i, j] = covariance[j, i] = m[slot] - m[i] * m[j]
                     slot += 1
                 covariance[i, i] += epsilon
-                for c in range(3):
-                    cross[i, c] = m[12 + 3 * i + c] - m[i] * m[3 + c]
+                for c in range(channels):
+                    cross[i, c] = m[9 + channels + channels * i + c] - m[i] * m[9 + c]
             inverse[0, 0] = covariance[1, 1] * covariance[2, 2] - covariance[1, 2] * covariance[2, 1]
             inverse[0, 1] = covariance[0, 2] * covariance[2, 1] - covariance[0, 1] * covariance[2, 2]
             inverse[0, 2] = covariance[0, 1] * covariance[1, 2] - covariance[0, 2] * covariance[1, 1]
@@ -163,13 +163,14 @@ def _solve_windows(means, epsilon):  # pragma: no cover - compiled
             determinant = (covariance[0, 0] * inverse[0, 0] + covariance[0, 1] * inverse[1, 0]
                            + covariance[0, 2] * inverse[2, 0])
             for i in range(3):
-                for c in range(3):
+                for c in range(channels):
                     slope = (inverse[i, 0] * cross[0, c] + inverse[i, 1] * cross[1, c]
                              + inverse[i, 2] * cross[2, c]) / determinant
-                    coefficients[y, x, 3 * i + c] = slope
-            for c in range(3):
-                coefficients[y, x, 9 + c] = m[3 + c] - (coefficients[y, x, c] * m[0] + coefficients[y, x, 3 + c] * m[1]
-                                                        + coefficients[y, x, 6 + c] * m[2])
+                    coefficients[y, x, channels * i + c] = slope
+            for c in range(channels):
+                coefficients[y, x, 3 * channels + c] = m[9 + c] - (
+                    coefficients[y, x, c] * m[0] + coefficients[y, x, channels + c] * m[1]
+                    + coefficients[y, x, 2 * channels + c] * m[2])
     return coefficients
 
 

@@ -20,7 +20,7 @@ content and a segment of the style with the same label are "the same kind of thi
    segment count is chosen per pair: ``segments`` is an upper bound, and the pair keeps those
    its two photos share (one, when they share nothing: the whole-image transfer).
 4. **borders snapped to edges**: each photo's one-hot label maps go through a colour guided
-   filter (He, Sun, Tang 2010, "Guided image filtering") guided by the photo itself, with a wide
+   filter (He, Sun, Tang 2010, "Guided image filtering"; the fit of :mod:`stylecore.local_affine`) guided by the photo itself, with a wide
    window (:data:`GUIDE_RADIUS_FRACTION`) so that a border moves to the nearest edge rather than
    cutting a smooth region (seams there cost photorealism energy), fitted at
    :data:`GUIDE_LONG_SIDE` px and applied at working size (He and Sun 2015, "Fast guided
@@ -42,12 +42,12 @@ from collections.abc import Mapping
 
 import numpy as np
 import tensorflow as tf
-from scipy import ndimage
 from scipy.cluster.vq import kmeans2, vq
 
 from stylecore.colour import srgb_to_lab
 from stylecore.extractors import FeatureExtractor
 from stylecore.images import working_shape
+from stylecore.local_affine import fit_local_affine
 from stylecore.masks import PALETTE, merge_specks, pair_segments
 from stylecore.pair import PreparedPair
 
@@ -185,7 +185,8 @@ def refine_labels(grid_labels: np.ndarray, photo: np.ndarray, *, min_segment_fra
     one_hot = (grid_labels[..., None] == present).astype(np.float32)
     upsampled = tf.image.resize(one_hot[None], coarse, method="bilinear").numpy()[0]
     radius = max(1, round(max(coarse) * radius_fraction))
-    slopes, offsets = guided_filter_coefficients(_resized(photo, coarse), upsampled, radius=radius, epsilon=epsilon)
+    coefficients = fit_local_affine(_resized(photo, coarse), upsampled, radius=radius, epsilon=epsilon)
+    slopes, offsets = coefficients[:, :, :3], coefficients[:, :, 3]
     if coarse != shape:
         count = 3 * len(present)
         stacked = np.concatenate([slopes.reshape(*coarse, count), offsets], axis=2)
@@ -195,28 +196,6 @@ def refine_labels(grid_labels: np.ndarray, photo: np.ndarray, *, min_segment_fra
     labels = present[filtered.argmax(axis=2)].astype(np.uint8)
     min_pixels = max(1, int(round(min_segment_fraction * labels.size)))
     return merge_specks(labels, min_pixels)[0]
-
-
-def guided_filter_coefficients(guide: np.ndarray, source: np.ndarray, *, radius: int,
-                               epsilon: float) -> tuple[np.ndarray, np.ndarray]:
-    """Window-averaged guided filter coefficients: slopes (H, W, 3, K) and offsets (H, W, K).
-
-    Per (2r+1)^2 window, the least-squares affine function of the guide's colours (ridge
-    ``epsilon``) fitted to ``source`` (H, W, K): ``a = (Sigma + eps I)^-1 cov(I, p)``,
-    ``b = mean(p) - a^T mean(I)``; then each averaged over the windows covering a pixel
-    (He, Sun and Tang 2010). Box means by ``scipy.ndimage.uniform_filter`` (reflected borders):
-    O(HWK), whatever the radius.
-    """
-    def box(values: np.ndarray) -> np.ndarray:
-        size = (2 * radius + 1, 2 * radius + 1) + (1,) * (values.ndim - 2)
-        return ndimage.uniform_filter(values, size=size, mode="reflect")
-
-    mean_guide, mean_source = box(guide), box(source)
-    covariance = box(guide[..., :, None] * guide[..., None, :]) - mean_guide[..., :, None] * mean_guide[..., None, :]
-    cross = box(guide[..., :, None] * source[..., None, :]) - mean_guide[..., :, None] * mean_source[..., None, :]
-    slopes = np.linalg.solve(covariance + epsilon * np.eye(3, dtype=guide.dtype), cross)
-    offsets = mean_source - np.einsum("hwck,hwc->hwk", slopes, mean_guide)
-    return box(slopes), box(offsets)
 
 
 def _resized(photo: np.ndarray, grid: tuple[int, int]) -> np.ndarray:

@@ -116,3 +116,18 @@ def test_the_finish_removes_speckle_and_keeps_a_locally_affine_result():
     finished = local_affine_smoothing(content, speckled, radius=1, epsilon=1e-4)
     assert photorealism_energy(finished, content) < 0.2 * photorealism_energy(speckled, content)
     assert np.abs(finished - styled).mean() < 0.6 * np.abs(speckled - styled).mean()
+
+
+def test_a_one_channel_fit_keeps_a_constant_and_follows_the_guide_edge():
+    # The fit of K maps other than colours, as segment_matching snaps one-hot labels with it.
+    guide = np.zeros((20, 20, 3), np.float32)
+    guide[:, 10:] = 1.0
+    coefficients = fit_local_affine(guide, np.full((20, 20, 1), 0.3, np.float32), radius=3, epsilon=1e-3)
+    slopes, offsets = coefficients[:, :, :3], coefficients[:, :, 3]
+    np.testing.assert_allclose(slopes, 0.0, atol=1e-5)
+    np.testing.assert_allclose(offsets, 0.3, atol=1e-5)
+    blurred_step = np.clip((np.arange(20) - 6) / 8, 0, 1)[None, :, None].repeat(20, axis=0).astype(np.float32)
+    coefficients = fit_local_affine(guide, blurred_step, radius=3, epsilon=1e-4)
+    slopes, offsets = coefficients[:, :, :3], coefficients[:, :, 3]
+    filtered = (np.einsum("hwck,hwc->hwk", slopes, guide) + offsets)[..., 0]  # q = mean(a)^T I + mean(b)
+    assert filtered[:, 8].max() < 0.2 and filtered[:, 11].min() > 0.6

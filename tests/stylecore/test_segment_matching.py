@@ -8,7 +8,7 @@ from stylecore.config import TransferConfig
 from stylecore.extractors import load_extractor
 from stylecore.images import working_shape
 from stylecore.masks import PALETTE
-from stylecore.segment_matching import (FEATURE_LONG_SIDE, cell_features, guided_filter_coefficients,
+from stylecore.segment_matching import (FEATURE_LONG_SIDE, cell_features,
                                         match_segments, refine_labels)
 from stylecore.transfer import transfer
 
@@ -110,19 +110,6 @@ def test_off_is_the_whole_image_transfer_bit_for_bit(squeezenet):
     assert not off.diagnostics.automatic and off.diagnostics.matched == ("blue",)
     assert not off.content_labels.any() and not off.style_labels.any()
     np.testing.assert_array_equal(off.image, one_segment.image)
-
-
-def test_guided_filter_keeps_a_constant_and_follows_the_guide_edge():
-    guide = np.zeros((20, 20, 3), np.float32)
-    guide[:, 10:] = 1.0
-    slopes, offsets = guided_filter_coefficients(guide, np.full((20, 20, 1), 0.3, np.float32), radius=3,
-                                                 epsilon=1e-3)
-    np.testing.assert_allclose(slopes, 0.0, atol=1e-5)
-    np.testing.assert_allclose(offsets, 0.3, atol=1e-5)
-    blurred_step = np.clip((np.arange(20) - 6) / 8, 0, 1)[None, :, None].repeat(20, axis=0).astype(np.float32)
-    slopes, offsets = guided_filter_coefficients(guide, blurred_step, radius=3, epsilon=1e-4)
-    filtered = (np.einsum("hwck,hwc->hwk", slopes, guide) + offsets)[..., 0]  # q = mean(a)^T I + mean(b)
-    assert filtered[:, 8].max() < 0.2 and filtered[:, 11].min() > 0.6
 
 
 def test_refined_borders_move_to_the_full_resolution_edge_from_a_coarse_fit():
