@@ -204,8 +204,8 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "laplacian_radius": (1, 10, "[]"),
     "max_image_pixels": (1, _UNBOUNDED, "[)"),
     "affine_radius": (1, 32, "[]"),
-    "affine_epsilon": (0.0, _UNBOUNDED, "()"),
-    "auto_mask_segments": (1, 9, "[]"),  # one palette colour per segment  # 0 makes flat windows' fit singular
+    "affine_epsilon": (0.0, _UNBOUNDED, "()"),  # 0 makes flat windows' fit singular
+    "auto_mask_segments": (1, 9, "[]"),  # one palette colour per segment
 }
 """The valid range of every numeric option. NaN and infinities fall outside every range."""
 

@@ -22,8 +22,11 @@ from stylecore.errors import OptimisationError
 
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray, dict[str, float]]]
 IterationCallback = Callable[[int, dict[str, float]], None]
-HISTORY_SIZE = 20
-"""Curvature pairs kept by L-BFGS."""
+HISTORY_SIZE = 10
+"""Curvature pairs kept by L-BFGS. The two-loop recursion reads them all each iteration and is bound
+by memory bandwidth: 10 rather than 20 saved about 1.3 s a pair (10.8 s against 12.2 s, pairs 1, 4
+and 20 at the defaults), and the 60 pairs' medians did not worsen (style distance 3.98 against
+4.02, SSIM 0.710 against 0.708, energy 4.1e-5 against 4.2e-5, 700 px outputs)."""
 _CURVATURE_FLOOR = 1e-10
 """A step whose y.s is below this carries no usable curvature and is not kept (torch's rule)."""
 
