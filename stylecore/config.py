@@ -54,7 +54,7 @@ class TransferConfig:
     content_weight: float = _option(1.0, "alpha: weight of the content loss")
     style_weight: float = _option(6.0, "beta: weight of the masked-Gram style loss")
     tv_weight: float = _option(1e-3, "gamma: weight of the total-variation loss")
-    photorealism_weight: float = _option(3e4, "lambda: weight of the matting-Laplacian loss in stage 2")
+    photorealism_weight: float = _option(4e4, "lambda: weight of the matting-Laplacian loss in stage 2")
     init: Init = _option("colour_transfer", "stage 1's starting image: content, noise, or colour_transfer "
                          "(per-segment colour statistics of the style)")
     coarse_scale: float = _option(0.5, "stage 1 runs at this fraction of --size; stage 2 at full size")
@@ -77,7 +77,7 @@ class TransferConfig:
     max_image_pixels: int = _option(
         150_000_000, "refuse photos and masks with more pixels than this (decompression bombs); 150 MP "
         "covers every camera's single frame, at 1.8 GB as float RGB")
-    affine_radius: int = _option(6, "window radius of the local affine fit that carries the result from "
+    affine_radius: int = _option(4, "window radius of the local affine fit that carries the result from "
                                  "--size to --output-size (guided filter, He et al. 2013)")
     affine_epsilon: float = _option(1e-5, "ridge regulariser of the local affine fit, squared RGB: windows "
                                     "flatter than this get a flat fit rather than amplified noise")
