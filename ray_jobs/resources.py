@@ -29,7 +29,11 @@ from collections.abc import Sequence
 
 from ray_jobs.errors import JobError
 
-DEFAULT_CPUS_PER_ACTOR = 2
+DEFAULT_CPUS_PER_ACTOR = 1
+"""CPUs of a CPU actor. One: on the 2-core machine, 12 example pairs took 121 s on two 1-CPU actors
+against 175 s on one 2-CPU actor (17 s a pair each against 12.5 s): a transfer's serial parts (the
+L-BFGS bookkeeping, small TensorFlow operations, Python) leave a second thread idle half the time,
+a second actor does not."""
 ACTOR_BASE_MEMORY = 1 << 30
 """Bytes an actor needs before its first row: Python, TensorFlow, Ray and a loaded extractor
 (measured: 753 MiB resident with SqueezeNet on TensorFlow 2.21 CPU), rounded up."""

@@ -35,16 +35,17 @@ def test_memory_request_grows_with_the_working_pixels():
     ([node(8, 1, name="a"), node(4, 1, name="b")], {}, [ActorGroup(1, 8, 1, MEMORY), ActorGroup(1, 4, 1, MEMORY)]),
     ([node(16, 4)], {"use_gpus": False},
      [ActorGroup(16 // DEFAULT_CPUS_PER_ACTOR, DEFAULT_CPUS_PER_ACTOR, 0, MEMORY)]),
-    ([node(16), node(1)], {}, [ActorGroup(8, 2, 0, MEMORY), ActorGroup(1, 1, 0, MEMORY)]),
-    ([node(2)], {}, [ActorGroup(1, 2, 0, MEMORY)]),
+    ([node(16), node(1)], {}, [ActorGroup(17, 1, 0, MEMORY)]),
+    ([node(2)], {}, [ActorGroup(2, 1, 0, MEMORY)]),
+    ([node(2)], {"cpus_per_actor": 2}, [ActorGroup(1, 2, 0, MEMORY)]),
     ([node(2)], {"actors": 2}, [ActorGroup(2, 1, 0, MEMORY)]),
     ([node(12)], {"cpus_per_actor": 3}, [ActorGroup(4, 3, 0, MEMORY)]),
     # memory bounds the count: 5 GiB holds two actors of 2.4 GiB
-    ([node(16, memory=5 * GIB)], {}, [ActorGroup(2, 2, 0, MEMORY)]),
+    ([node(16, memory=5 * GIB)], {}, [ActorGroup(2, 1, 0, MEMORY)]),
     # more actors than the nodes hold now: the rest wait for an autoscaler in the common shape
     ([node(2, 1)], {"actors": 3}, [ActorGroup(3, 2, 1, MEMORY)]),
     # a node too small for even one: one actor anyway, which the start timeout then judges
-    ([node(16, memory=1 * GIB)], {}, [ActorGroup(1, 2, 0, MEMORY)]),
+    ([node(16, memory=1 * GIB)], {}, [ActorGroup(1, 1, 0, MEMORY)]),
 ])
 def test_plan(nodes, options, groups):
     assert plan_actors(nodes, **{"rows": 60, "size": 700, **options}) == ActorPlan(tuple(groups))
