@@ -39,7 +39,7 @@ from stylecore.colour_transfer import colour_statistics_transfer
 from stylecore.config import TransferConfig
 from stylecore.extractors import FeatureExtractor, load_extractor
 from stylecore.laplacian import matting_laplacian
-from stylecore.masks import merge_specks
+from stylecore.masks import PALETTE, merge_specks, resize_labels
 from stylecore.metrics import METRIC_NAMES, evaluate_output, photorealism_energy, style_distance
 from stylecore.pair import PreparedPair, prepare_pair
 from stylecore.transfer import transfer
@@ -93,6 +93,39 @@ def hand_masks(pair: PreparedPair, extractor: FeatureExtractor) -> tuple[np.ndar
     return pair.content_labels, pair.style_labels
 
 
+def hand_regions_matched(pair: PreparedPair, extractor: FeatureExtractor) -> tuple[np.ndarray, np.ndarray]:
+    """A ceiling, not a method: the hand masks' regions, their correspondence found automatically.
+
+    Each region's mean cell vector (:func:`segment_matching.cell_features`, the features the
+    automatic masks cluster) is matched one to one between the photos (Hungarian, on Euclidean
+    distances). A content region left over takes the label of its nearest style region; a style
+    region left over gets a label of its own, which no content region uses. If this scores near
+    the hand masks, the features tell which region is which, and what limits the automatic masks
+    is how well they find the regions.
+    """
+    cells = segment_matching.cell_features(pair.content, pair.style, extractor)
+    hand = (pair.content_labels, pair.style_labels)
+    regions, centroids = [], []
+    for labels, photo_cells in zip(hand, cells, strict=True):
+        on_grid = resize_labels(labels, photo_cells.shape[:2])
+        present = [label for label in np.unique(labels) if np.any(on_grid == label)]
+        regions.append(present)
+        centroids.append(np.stack([photo_cells[on_grid == label].mean(axis=0) for label in present]))
+    distances = np.linalg.norm(centroids[0][:, None] - centroids[1][None], axis=2)
+    rows, cols = linear_sum_assignment(distances)
+    content_map = {regions[0][row]: regions[0][row] for row in rows}
+    style_map = {regions[1][col]: regions[0][row] for row, col in zip(rows, cols)}
+    for row in sorted(set(range(len(regions[0]))) - set(rows)):
+        content_map[regions[0][row]] = style_map[regions[1][int(np.argmin(distances[row]))]]
+    spare = sorted(set(range(len(PALETTE))) - set(regions[0]))
+    for col, label in zip(sorted(set(range(len(regions[1]))) - set(cols)), spare):
+        style_map[regions[1][col]] = label
+    lookups = [np.arange(256, dtype=np.uint8) for _ in hand]
+    for lookup, mapping in zip(lookups, (content_map, style_map), strict=True):
+        lookup[list(mapping)] = list(mapping.values())
+    return lookups[0][hand[0]], lookups[1][hand[1]]
+
+
 def one_segment(pair: PreparedPair, extractor: FeatureExtractor) -> tuple[np.ndarray, np.ndarray]:
     """``auto_masks=off``: the whole of each photo is one segment."""
     return np.zeros_like(pair.content_labels), np.zeros_like(pair.style_labels)
@@ -103,6 +136,7 @@ COLOUR = {"features": 1.0, "colour": 0.5, "position": 0.5}
 VARIANTS: dict[str, Matcher] = {
     "hand masks (reference)": hand_masks,
     "one segment (auto_masks=off)": one_segment,
+    "hand regions, matched automatically (ceiling)": hand_regions_matched,
     f"joint k-means, k={DEFAULT} (default)": joint_kmeans(DEFAULT),
     **{f"joint, k={count}": joint_kmeans(count) for count in (2, 3, 4, 5, 7) if count != DEFAULT},
     f"joint, k={DEFAULT}, narrow snapping": joint_kmeans(DEFAULT, snap=NARROW_SNAP),
