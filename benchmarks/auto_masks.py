@@ -13,11 +13,12 @@ Two parts, on the example pairs (default: the twelve of ``tune.py``):
   regions (one segment: 2.7e-4; hand masks: 2.5e-3), and its ratio to the hand masks' followed
   the transfers' (x1.64 against x1.69 for the first version's k=7).
 - ``--transfer``: the transfer with the hand masks and with automatic masks (``auto_masks=on``,
-  one run per ``--segments`` count), all scored with the hand masks; the medians, their ratios
-  to the hand-masked run's, and the seconds matching adds as a share of the hand-masked transfer.
+  one run per ``--segments`` count; with ``--ceiling`` also with the hand masks' regions matched
+  automatically, :func:`hand_regions_matched`), all scored with the hand masks; the medians, their
+  ratios to the hand-masked run's, and the seconds matching adds as a share of the hand-masked transfer.
 
     python benchmarks/auto_masks.py --agreement [--pairs 1,4] [--size 700]
-    python benchmarks/auto_masks.py --transfer [--segments 5,7] [--pairs 1,4] [--size 350 ...]
+    python benchmarks/auto_masks.py --transfer [--segments 5,7] [--ceiling] [--pairs 1,4] [--size 350 ...]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -39,7 +41,7 @@ from stylecore.colour_transfer import colour_statistics_transfer
 from stylecore.config import TransferConfig
 from stylecore.extractors import FeatureExtractor, load_extractor
 from stylecore.laplacian import matting_laplacian
-from stylecore.masks import PALETTE, merge_specks, resize_labels
+from stylecore.masks import PALETTE, label_map_to_rgb, merge_specks, resize_labels
 from stylecore.metrics import METRIC_NAMES, evaluate_output, photorealism_energy, style_distance
 from stylecore.pair import PreparedPair, prepare_pair
 from stylecore.transfer import transfer
@@ -113,17 +115,19 @@ def hand_regions_matched(pair: PreparedPair, extractor: FeatureExtractor) -> tup
         centroids.append(np.stack([photo_cells[on_grid == label].mean(axis=0) for label in present]))
     distances = np.linalg.norm(centroids[0][:, None] - centroids[1][None], axis=2)
     rows, cols = linear_sum_assignment(distances)
-    content_map = {regions[0][row]: regions[0][row] for row in rows}
     style_map = {regions[1][col]: regions[0][row] for row, col in zip(rows, cols)}
-    for row in sorted(set(range(len(regions[0]))) - set(rows)):
-        content_map[regions[0][row]] = style_map[regions[1][int(np.argmin(distances[row]))]]
+    content_map = {regions[0][row]: style_map[regions[1][int(np.argmin(distances[row]))]]
+                   for row in sorted(set(range(len(regions[0]))) - set(rows))}
     spare = sorted(set(range(len(PALETTE))) - set(regions[0]))
-    for col, label in zip(sorted(set(range(len(regions[1]))) - set(cols)), spare):
-        style_map[regions[1][col]] = label
-    lookups = [np.arange(256, dtype=np.uint8) for _ in hand]
-    for lookup, mapping in zip(lookups, (content_map, style_map), strict=True):
-        lookup[list(mapping)] = list(mapping.values())
-    return lookups[0][hand[0]], lookups[1][hand[1]]
+    style_map.update(zip((regions[1][col] for col in sorted(set(range(len(regions[1]))) - set(cols))), spare))
+    return _relabelled(hand[0], content_map), _relabelled(hand[1], style_map)
+
+
+def _relabelled(labels: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
+    """``labels`` with each key of ``mapping`` replaced by its value, other labels kept."""
+    lookup = np.arange(256, dtype=np.uint8)
+    lookup[list(mapping)] = list(mapping.values())
+    return lookup[labels]
 
 
 def one_segment(pair: PreparedPair, extractor: FeatureExtractor) -> tuple[np.ndarray, np.ndarray]:
@@ -213,12 +217,15 @@ def transfers(numbers: list[int], arguments: argparse.Namespace, extractor: Feat
           f"{config.stage1_iterations}+{config.stage2_iterations}; automatic with at most {counts} segments")
     runs = {"hand": config, **{f"automatic k={count}": config.replace(auto_masks="on", auto_mask_segments=count)
                                for count in counts}}
+    if arguments.ceiling:
+        runs["ceiling"] = config
     scores: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
     for number in numbers:
         paths = pair_paths(number)
         hand = None
         for name, run_config in runs.items():
-            result = transfer(**paths, config=run_config, extractor=extractor)
+            inputs = _ceiling_inputs(paths, config, extractor) if name == "ceiling" else paths
+            result = transfer(**inputs, config=run_config, extractor=extractor)
             hand = hand or result
             scored = evaluate_output(result.image, hand.content_image, hand.style_image, hand.content_labels,
                                      hand.style_labels, content_only_policy=config.content_only_policy,
@@ -244,6 +251,15 @@ def transfers(numbers: list[int], arguments: argparse.Namespace, extractor: Feat
         print(f"{name:16s} " + " ".join(f"{cell:>20s}" for cell in cells))
 
 
+def _ceiling_inputs(paths: dict[str, Path], config: TransferConfig,
+                    extractor: FeatureExtractor) -> dict[str, Path | np.ndarray]:
+    """A pair's photos with the masks of :func:`hand_regions_matched`, at the working size."""
+    pair = prepare_pair(**paths, long_side=config.size, min_segment_fraction=config.min_segment_fraction)
+    content_labels, style_labels = hand_regions_matched(pair, extractor)
+    return {"content": paths["content"], "style": paths["style"],
+            "content_mask": label_map_to_rgb(content_labels), "style_mask": label_map_to_rgb(style_labels)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", default=",".join(map(str, SUBSET)), help="comma-separated pair numbers")
@@ -252,6 +268,8 @@ def main() -> None:
     mode.add_argument("--transfer", action="store_true", help="transfer with hand and automatic masks, and score")
     parser.add_argument("--segments", default=str(TransferConfig().auto_mask_segments),
                         help="with --transfer: comma-separated auto_mask_segments to run")
+    parser.add_argument("--ceiling", action="store_true", help="with --transfer: also transfer with the hand "
+                        "masks' regions matched automatically (hand_regions_matched)")
     parser.add_argument("--variants", nargs="*", default=[], help="with --agreement: only variants whose name "
                         "contains one of these")
     add_config_arguments(parser)

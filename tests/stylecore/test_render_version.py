@@ -34,13 +34,13 @@ THUMBNAILS = {
         [[0.317, 0.054, 0.081], [0.323, 0.059, 0.079], [0.352, 0.073, 0.097], [0.376, 0.075, 0.123]],
     ],
 }
-THUMBNAILS[4] = THUMBNAILS[3]
 """The recorded thumbnail of each render version: example pair 1 at 64 px, 3+3 iterations, SqueezeNet;
 from version 2 on, of the written output (the content photo's own size, 700 x 437). Version 3 changed
 automatic masks (segment_matching's snapping and network input size, 4 segments by default; this
 pair has hand masks) and made the working copy of a photo over 6 times the working size by block
 means before the Lanczos filter. Version 4 keeps 10 L-BFGS curvature pairs instead of 20, which
 changes nothing within 3 iterations (the same thumbnail) but does over a default transfer's 200 + 60."""
+THUMBNAILS[4] = THUMBNAILS[3]
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:
