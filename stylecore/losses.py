@@ -1,5 +1,5 @@
-"""The four loss terms of Deep Photo Style Transfer (Luan et al. 2017): three TensorFlow functions of
-the network's features or the image, and the photorealism term, a quadratic form in NumPy.
+"""The four loss terms of Deep Photo Style Transfer (Luan et al. 2017) as TensorFlow functions: three of
+the network's features or the image, and the photorealism term, a quadratic form of the image.
 
 Shapes: a feature map is (h, w, C) for one image (batch axis dropped); a mask is (h, w) with
 values in [0, 1] on the same grid; an image is (H, W, 3) RGB with values in [0, 1].
@@ -7,7 +7,6 @@ values in [0, 1] on the same grid; an image is (H, W, 3) RGB with values in [0, 
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from stylecore.laplacian import apply_laplacian
@@ -84,14 +83,13 @@ def total_variation(image: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(tf.square(horizontal)) + tf.reduce_sum(tf.square(vertical)), gradient
 
 
-def photorealism_loss(image: np.ndarray, stencil: np.ndarray) -> tuple[float, np.ndarray]:
+def photorealism_loss(image: tf.Tensor, stencil: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """L_m = sum_c V_c^T L V_c and its gradient 2 L V, V_c channel c of ``image`` (H, W, 3) in [0, 1].
 
     ``stencil`` is the content photo's matting Laplacian L at exactly the image's size, as
     :func:`stylecore.laplacian.laplacian_stencil` stores it; L is symmetric positive semi-definite,
     so L_m >= 0, and 0 for locally affine recolourings of the content. A quadratic form needs no
-    autodiff: the one product L V gives the loss and the gradient, computed outside TensorFlow's
-    graph with the stencil (the network's terms are the graph's).
+    autodiff: the one product L V gives the loss and the gradient.
     """
     product = apply_laplacian(stencil, image)
-    return float(np.vdot(image, product)), 2.0 * product
+    return tf.reduce_sum(image * product), 2.0 * product

@@ -1,15 +1,17 @@
 """One stage's objective: L = alpha L_c + beta L_s+ + gamma L_tv + lambda L_m, with its gradient.
 
 Everything that depends only on the content and style photos (content features, each segment's
-style Gram, the positions each content segment covers on each layer's grid) is computed once
-when the objective is built; each call then runs the network once forward and backward.
+style Gram, the positions each content segment covers on each layer's grid, the matting
+Laplacian's stencil) is computed once when the objective is built and kept as tensors on the
+device; each evaluation then runs the network once forward and backward and multiplies by the
+Laplacian once, all in one compiled graph (:mod:`stylecore.optimise` runs it in its loop).
 
-The network's terms are one compiled graph per network, layer choice and number of segment
-slots (:func:`_compiled_terms`), taking the photos' targets as arguments of any shape: it is traced
-once and serves every pair and both stages. Tracing costs about 1.5 s, as much as ten iterations
-at 700 px; a graph per objective retraced it twice a pair. The slots are the segment count rounded
+The graph is one per network, layer choice, number of segment slots and Laplacian reach (none in
+stage 1) (:func:`_compiled_terms`), taking the photos' targets as arguments of any shape: it is
+traced once and serves every pair. Tracing costs about 1.5 s, as much as ten iterations at
+700 px; a graph per objective retraced it twice a pair. The slots are the segment count rounded
 up to a power of two, the spare ones filled with a segment of weight 0, so that a batch of pairs
-with 1 to 8 segments needs at most four traces.
+with 1 to 8 segments needs at most four traces per stage.
 
 Normalisation (fixed per pair and stage, so that one set of weights suits every pair and size):
 each content layer's term is divided by the mean square of the content photo's features on it;
@@ -82,17 +84,25 @@ def _global_gram_energy(features: tf.Tensor) -> float:
     return float(tf.reduce_sum(tf.square(losses.gram_matrix(flat))))
 
 
+TERM_NAMES = ("content", "style", "tv", "photorealism")
+"""The unweighted terms every evaluation reports, in this order (photorealism is 0 without a Laplacian)."""
+
+
 class StageObjective:
-    """Callable mapping an (H, W, 3) float image in [0, 1] to (loss, gradient, per-term losses)."""
+    """One stage's compiled objective for one pair: :attr:`function` applied to an image and :attr:`arguments`.
+
+    Calling it evaluates an (H, W, 3) float image in [0, 1] once, on the host's side of the device:
+    (loss, gradient, per-term losses), for a single evaluation outside the optimiser's loop.
+    """
+
+    term_names = TERM_NAMES
 
     def __init__(self, extractor: FeatureExtractor, layers: LayerChoice, *, content: np.ndarray,
                  style: np.ndarray, content_labels: np.ndarray, style_labels: np.ndarray,
                  pairing: PairDiagnostics, config: TransferConfig,
                  laplacian: scipy.sparse.spmatrix | None = None) -> None:
         network = extractor.with_layers([*layers.content_layers, *layers.style_layers])
-        self._photorealism_weight = config.photorealism_weight
-        self._stencil = laplacian_stencil(laplacian, content.shape[:2]) if laplacian is not None else None
-        self._pixel_scale = 1.0 / (content.shape[0] * content.shape[1])
+        stencil = laplacian_stencil(laplacian, content.shape[:2]) if laplacian is not None else None
         content_features = network(tf.constant(content[None]))
         style_features = network(tf.constant(style[None]))
         content_targets = tuple(content_features[name][0] for name in layers.content_layers)
@@ -104,11 +114,12 @@ class StageObjective:
                     for name in layers.style_layers]
         slots = 1 << max(0, max(len(layer) for layer in segments) - 1).bit_length()
         segments = tuple((*layer, *[_empty_slot()] * (slots - len(layer))) for layer in segments)
-        self._arguments = (content_targets, tf.constant(content_scales, tf.float32),
-                           tf.constant(style_scales, tf.float32), segments,
-                           tf.constant([config.content_weight, config.style_weight, config.tv_weight], tf.float32),
-                           tf.constant(self._pixel_scale, tf.float32))
-        self._compiled = _compiled_terms(network, layers, slots)
+        weights = [config.content_weight, config.style_weight, config.tv_weight, config.photorealism_weight]
+        self.arguments = (content_targets, tf.constant(content_scales, tf.float32),
+                          tf.constant(style_scales, tf.float32), segments, tf.constant(weights, tf.float32),
+                          tf.constant(1.0 / (content.shape[0] * content.shape[1]), tf.float32),
+                          *([] if stencil is None else [tf.constant(stencil)]))
+        self.function = _compiled_terms(network, layers, slots, None if stencil is None else stencil.shape[0])
 
     @staticmethod
     def _segment_targets(content_features: tf.Tensor, style_features: tf.Tensor,
@@ -136,31 +147,19 @@ class StageObjective:
         return targets
 
     def __call__(self, image: np.ndarray) -> tuple[float, np.ndarray, dict[str, float]]:
-        """Loss (float), gradient (same shape as ``image``, float32) and the unweighted terms.
-
-        The network's terms come from the compiled graph; the photorealism term, a quadratic form
-        of the image alone, is added outside it (:func:`stylecore.losses.photorealism_loss`).
-        """
-        image = np.asarray(image, np.float32)
-        total, gradient, terms = self._compiled(tf.constant(image), *self._arguments)
-        total, gradient = float(total), gradient.numpy()
-        terms = {name: float(value) for name, value in terms.items()}
-        terms["photorealism"] = 0.0
-        if self._stencil is not None:
-            energy, energy_gradient = losses.photorealism_loss(image, self._stencil)
-            terms["photorealism"] = self._pixel_scale * energy
-            total += self._photorealism_weight * terms["photorealism"]
-            gradient += (self._photorealism_weight * self._pixel_scale) * energy_gradient
-        return total, gradient, terms
+        """Loss (float), gradient (same shape as ``image``, float32) and the unweighted terms."""
+        total, gradient, terms = self.function(tf.constant(image, tf.float32), *self.arguments)
+        return float(total), gradient.numpy(), dict(zip(TERM_NAMES, terms.numpy().tolist(), strict=True))
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled_terms(network: FeatureExtractor, layers: LayerChoice, slots: int):
-    """The compiled (total, gradient, terms) of the network's terms, for any pair of this structure.
+def _compiled_terms(network: FeatureExtractor, layers: LayerChoice, slots: int, stencil_size: int | None):
+    """The compiled (total, gradient, terms) of one evaluation, for any pair of this structure.
 
     Arguments: the image (H, W, 3); the content targets (one per content layer); the content and
-    style scales (the latter times w_l); per style layer, ``slots`` segments; the
-    weights (alpha, beta, gamma); and 1 / (H W). Terms: "content", "style" and "tv", unweighted.
+    style scales (the latter times w_l); per style layer, ``slots`` segments; the weights (alpha,
+    beta, gamma, lambda); 1 / (H W); and, when ``stencil_size`` is not ``None``, the Laplacian's
+    (stencil_size, H, W) stencil. Terms: (4,) in the order of :data:`TERM_NAMES`, unweighted.
     """
     segment = SegmentTarget(tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None,), tf.float32),
                             tf.TensorSpec((None, None), tf.float32), tf.TensorSpec((), tf.float32))
@@ -169,9 +168,10 @@ def _compiled_terms(network: FeatureExtractor, layers: LayerChoice, slots: int):
                  tf.TensorSpec((len(layers.content_layers),), tf.float32),
                  tf.TensorSpec((len(layers.style_layers),), tf.float32),
                  tuple((segment,) * slots for _ in layers.style_layers),
-                 tf.TensorSpec((3,), tf.float32), tf.TensorSpec((), tf.float32))
+                 tf.TensorSpec((len(TERM_NAMES),), tf.float32), tf.TensorSpec((), tf.float32),
+                 *([] if stencil_size is None else [tf.TensorSpec((stencil_size, None, None), tf.float32)]))
 
-    def terms(image, content_targets, content_scales, style_scales, segments, pixel_scale):
+    def network_terms(image, content_targets, content_scales, style_scales, segments):
         features = network(image[None])
         content = tf.add_n([content_scales[index] * losses.content_loss(features[name][0], target)
                             for index, (name, target) in enumerate(zip(layers.content_layers, content_targets,
@@ -182,15 +182,23 @@ def _compiled_terms(network: FeatureExtractor, layers: LayerChoice, slots: int):
             style_terms.extend(losses.segment_style_loss(tf.gather(flat, segment.positions), segment.mask_values,
                                                          segment.target_gram, style_scales[index] * segment.area_weight)
                                for segment in layer_segments)
-        return {"content": content, "style": tf.add_n(style_terms),
-                "tv": pixel_scale * losses.total_variation(image)}
+        return content, tf.add_n(style_terms)
 
     @tf.function(input_signature=signature)
-    def loss_and_gradient(image, content_targets, content_scales, style_scales, segments, weights, pixel_scale):
+    def loss_and_gradient(image, content_targets, content_scales, style_scales, segments, weights, pixel_scale,
+                          *stencil):
         with tf.GradientTape() as tape:
             tape.watch(image)
-            values = terms(image, content_targets, content_scales, style_scales, segments, pixel_scale)
-            total = weights[0] * values["content"] + weights[1] * values["style"] + weights[2] * values["tv"]
-        return total, tape.gradient(total, image), values
+            content, style = network_terms(image, content_targets, content_scales, style_scales, segments)
+            tv = pixel_scale * losses.total_variation(image)
+            total = weights[0] * content + weights[1] * style + weights[2] * tv
+        gradient = tape.gradient(total, image)
+        photorealism = tf.constant(0.0)
+        if stencil:
+            energy, energy_gradient = losses.photorealism_loss(image, stencil[0])
+            photorealism = pixel_scale * energy
+            total += weights[3] * photorealism
+            gradient += (weights[3] * pixel_scale) * energy_gradient
+        return total, gradient, tf.stack([content, style, tv, photorealism])
 
     return loss_and_gradient

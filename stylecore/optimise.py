@@ -1,34 +1,63 @@
-"""L-BFGS over the pixels of the image, as in Gatys et al. and Luan et al.
+"""L-BFGS over the pixels of the image, as in Gatys et al. and Luan et al., run on the device.
 
 The variant is the one neural-style and Deep Photo Style Transfer ran (torch's ``optim.lbfgs``
-with its defaults): the two-loop recursion over the last ``history_size`` steps, a fixed unit
-step (the first scaled by the gradient's size) and no line search, so one iteration costs one
-loss-and-gradient evaluation. SciPy's L-BFGS-B was measured at 3 to 5 times an evaluation per
-iteration at 700 px (line-search evaluations and its O(n log n) Cauchy-point search over 1 M
-bounded variables; ``benchmarks/transfer_speed.py``). The box [0, 1] is kept by projecting each
-step; the lowest-loss iterate is returned, so a rare uphill step without line search costs nothing.
+with its defaults): the last ``HISTORY_SIZE`` curvature pairs, a fixed unit step (the first scaled
+by the gradient's size) and no line search, so one iteration costs one loss-and-gradient
+evaluation. SciPy's L-BFGS-B was measured at 3 to 5 times an evaluation per iteration at 700 px
+(line-search evaluations and its O(n log n) Cauchy-point search over 1 M bounded variables;
+``benchmarks/transfer_speed.py``). The box [0, 1] is kept by projecting each step; the lowest-loss
+iterate is returned, so a rare uphill step without line search costs nothing.
+
+Where it runs. Every iteration (the objective, the direction, the projected step, the best
+iterate) is one TensorFlow program on the device TensorFlow places it on: a GPU when the process
+has one. The host starts a stage with :meth:`DeviceMinimiser.minimise`, which runs blocks of
+``block_size`` iterations as one compiled call each (a ``tf.while_loop``), and reads back only
+each block's loss records (a few floats per iteration) and, at the end, the best image. Between
+calls the iterate, gradient, direction and curvature history stay on the device in variables of
+any shape, so one trace serves every pair.
+
+The direction is the compact form of Byrd, Nocedal and Schnabel (1994, eq. 3.1 for H), not the
+two-loop recursion (Nocedal and Wright, algorithm 7.4): both give H g exactly, with H the BFGS
+inverse Hessian of H0 = gamma I updated by the kept pairs, but the compact form reads the history
+in two matrix products, ``[S; Y] [g, y]`` and ``[S; Y]^T c``, where the two-loop recursion makes
+4m dependent passes over single vectors. The small (m x m) algebra between them is in float64.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Callable
+import functools
+import threading
+import typing
+from collections.abc import Callable, Sequence
 
-import numba
 import numpy as np
+import tensorflow as tf
 
 from stylecore.errors import OptimisationError
 
-Objective = Callable[[np.ndarray], tuple[float, np.ndarray, dict[str, float]]]
 IterationCallback = Callable[[int, dict[str, float]], None]
 HISTORY_SIZE = 10
-"""Curvature pairs kept by L-BFGS. The two-loop recursion reads them all each iteration and is bound
-by memory bandwidth: 10 rather than 20 saved about 1.3 s a pair (10.8 s against 12.2 s, pairs 1, 4
-and 20 at the defaults), and the 60 pairs' medians did not worsen (style distance 3.98 against
-4.02, SSIM 0.710 against 0.708, energy 4.1e-5 against 4.2e-5, 700 px outputs)."""
+"""Curvature pairs kept by L-BFGS. Reading the history is bound by memory bandwidth: 10 rather than 20
+saved about 1.3 s a pair (10.8 s against 12.2 s, pairs 1, 4 and 20 at the defaults), and the 60
+pairs' medians did not worsen (style distance 3.98 against 4.02, SSIM 0.710 against 0.708, energy
+4.1e-5 against 4.2e-5, 700 px outputs)."""
+BLOCK_SIZE = 20
+"""Iterations per compiled call: the host sees the losses (for progress) once per block. A round trip
+costs well under a millisecond, so the figure only bounds how stale progress is."""
 _CURVATURE_FLOOR = 1e-10
 """A step whose y.s is below this carries no usable curvature and is not kept (torch's rule)."""
+
+
+class CompiledObjective(typing.Protocol):
+    """What :func:`minimise` needs of an objective: a compiled function and its per-problem arguments."""
+
+    function: tf.types.experimental.PolymorphicFunction
+    """``function(image, *arguments) -> (total, gradient, terms)``: image (H, W, 3) float32, total (),
+    gradient (H, W, 3), terms (T,) float32, the unweighted terms named by ``term_names``. It has an
+    ``input_signature`` of any image size."""
+    arguments: tuple
+    term_names: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,105 +72,222 @@ class StageOutcome:
     """The record of ``image`` itself; ``None`` when no iteration ran."""
 
 
-class CurvatureHistory:
-    """The last ``HISTORY_SIZE`` curvature pairs (s, y, 1 / y.s) of L-BFGS, in preallocated rows.
+def minimise(objective: CompiledObjective, initial: np.ndarray, *, iterations: int, tolerance: float,
+             on_iteration: IterationCallback | None = None, block_size: int = BLOCK_SIZE) -> StageOutcome:
+    """Run up to ``iterations`` L-BFGS steps of ``objective`` from ``initial`` (H, W, 3) within [0, 1].
 
-    At 700 px a pair is two vectors of 0.9 M floats; the two-loop recursion reads each twice per
-    iteration, and is bound by memory bandwidth. :func:`_two_loop` fuses every update of the
-    direction with the next dot product, so it reads each vector once per loop.
+    Stops early when an iteration changes the loss by less than ``tolerance`` relative to its size,
+    or when a step leaves the image unchanged. Raises :class:`OptimisationError` as soon as the
+    loss or gradient is not finite. ``on_iteration(iteration, record)`` is called for every
+    iteration, after the block holding it has run.
     """
-
-    def __init__(self, size: int) -> None:
-        self._steps = np.empty((HISTORY_SIZE, size), np.float32)
-        self._changes = np.empty((HISTORY_SIZE, size), np.float32)
-        self._rhos = np.empty(HISTORY_SIZE)
-        self._count = 0
-
-    def add(self, step: np.ndarray, change: np.ndarray, rho: float) -> None:
-        slot = self._count % HISTORY_SIZE
-        self._steps[slot], self._changes[slot], self._rhos[slot] = step, change, rho
-        self._count += 1
-
-    def direction(self, gradient: np.ndarray, scale: float) -> np.ndarray:
-        """The L-BFGS direction -H g by the two-loop recursion (Nocedal and Wright, algorithm 7.4)."""
-        kept = min(self._count, HISTORY_SIZE)
-        newest_first = (self._count - 1 - np.arange(kept)) % HISTORY_SIZE
-        direction = np.empty_like(gradient)
-        _two_loop(gradient, self._steps, self._changes, self._rhos, newest_first, scale, direction)
-        return direction
-
-
-@numba.njit(cache=True, nogil=True, fastmath=True)
-def _two_loop(gradient, steps, changes, rhos, newest_first, scale, direction):  # pragma: no cover - compiled
-    direction[:] = -gradient
-    kept = len(newest_first)
-    if not kept:
-        direction *= scale
-        return
-    alphas = np.empty(kept, np.float32)
-    dot = np.float32(np.dot(steps[newest_first[0]], direction))
-    for i in range(kept):
-        alphas[i] = rhos[newest_first[i]] * dot
-        last = i + 1 == kept
-        following = changes[newest_first[-1]] if last else steps[newest_first[i + 1]]
-        dot = _update(direction, changes[newest_first[i]], -alphas[i], np.float32(scale if last else 1.0), following)
-    for i in range(kept - 1, -1, -1):
-        following = changes[newest_first[max(i - 1, 0)]]
-        dot = _update(direction, steps[newest_first[i]], alphas[i] - rhos[newest_first[i]] * dot, np.float32(1.0),
-                      following)
-
-
-@numba.njit(cache=True, nogil=True, fastmath=True)
-def _update(direction, vector, weight, factor, following):  # pragma: no cover - compiled
-    """direction = (direction + weight vector) factor in place, returning following . direction: one pass."""
-    dot = np.float32(0.0)
-    for j in range(direction.size):
-        value = (direction[j] + weight * vector[j]) * factor
-        direction[j] = value
-        dot += following[j] * value
-    return dot
-
-
-def minimise(objective: Objective, initial: np.ndarray, *, iterations: int, tolerance: float,
-             on_iteration: IterationCallback | None = None) -> StageOutcome:
-    """Run up to ``iterations`` L-BFGS steps from ``initial`` (H, W, 3) within [0, 1].
-
-    Stops early when an iteration changes the loss by less than ``tolerance`` relative to its size.
-    Raises :class:`OptimisationError` as soon as the loss or gradient is not finite.
-    """
-    shape = initial.shape
-    history: list[dict[str, float]] = []
-
-    def evaluate(flat: np.ndarray) -> tuple[float, np.ndarray, dict[str, float]]:
-        loss, gradient, terms = objective(flat.reshape(shape))
-        if not math.isfinite(loss) or not np.isfinite(gradient).all():
-            raise OptimisationError(f"the loss became non-finite ({loss}) after {len(history)} "
-                                    "iterations; lower the loss weights or the image size.")
-        return loss, gradient.astype(np.float32, copy=False).ravel(), terms
-
-    image = np.clip(initial, 0.0, 1.0).astype(np.float32).ravel()
+    image = np.clip(initial, 0.0, 1.0).astype(np.float32)
     if iterations == 0:
-        return StageOutcome(image.reshape(shape), history, None)
-    loss, gradient, terms = evaluate(image)
-    best_loss, best_image, best_record = loss, image, {"total": loss, **terms}
-    steps = CurvatureHistory(image.size)
-    direction, step_size, scale = -gradient, min(1.0, 1.0 / max(float(np.abs(gradient).sum()), 1e-12)), 1.0
-    for iteration in range(1, iterations + 1):
-        candidate = np.clip(image + step_size * direction, 0.0, 1.0)
-        new_loss, new_gradient, terms = evaluate(candidate)
-        history.append({"total": new_loss, **terms})
-        if on_iteration is not None:
-            on_iteration(iteration, history[-1])
-        if new_loss < best_loss:
-            best_loss, best_image, best_record = new_loss, candidate, history[-1]
-        step, change = candidate - image, new_gradient - gradient
-        curvature = float(change @ step)
-        if curvature > _CURVATURE_FLOOR:
-            steps.add(step, change, 1.0 / curvature)
-            scale = curvature / float(change @ change)
-        converged = abs(new_loss - loss) <= tolerance * max(abs(loss), abs(new_loss), 1e-30)
-        image, loss, gradient = candidate, new_loss, new_gradient
-        if converged or not step.any():
-            break
-        direction, step_size = steps.direction(gradient, scale), 1.0
-    return StageOutcome(best_image.reshape(shape), history, best_record)
+        return StageOutcome(image, [], None)
+    minimiser = _device_minimiser(objective.function)
+    return minimiser.minimise(objective, image, iterations=iterations, tolerance=tolerance,
+                              on_iteration=on_iteration, block_size=block_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _device_minimiser(function: tf.types.experimental.PolymorphicFunction) -> DeviceMinimiser:
+    """One minimiser (its variables and two traces) per compiled objective function, reused by every pair."""
+    return DeviceMinimiser(function)
+
+
+class DeviceMinimiser:
+    """L-BFGS of one compiled objective function, its state held on the device between calls.
+
+    Not re-entrant: a lock makes concurrent stages on the same function take turns (an actor
+    optimises one row at a time; its host threads only prepare and finish rows).
+    """
+
+    def __init__(self, function: tf.types.experimental.PolymorphicFunction) -> None:
+        self._function = function
+        self._lock = threading.Lock()
+
+        def state(dtype: tf.DType) -> tf.Variable:
+            return tf.Variable(tf.zeros((0,), dtype), shape=tf.TensorShape(None), trainable=False)
+
+        self._image, self._gradient, self._direction, self._best_image = (state(tf.float32) for _ in range(4))
+        self._history = state(tf.float32)
+        """(2m, n): rows 0..m-1 the steps s, rows m..2m-1 the gradient changes y, in ring order."""
+        self._products = state(tf.float64)
+        """(2, m, m): S^T Y (entry i, j: s_i . y_j, valid for i <= j in time) and Y^T Y, ring order."""
+        self._loss, self._step_size, self._scale, self._best_loss = (state(tf.float32) for _ in range(4))
+        self._best_terms = state(tf.float32)
+        self._count = state(tf.int32)
+        arguments = tuple(function.input_signature[1:])
+        self._start = tf.function(self._start_stage, input_signature=(function.input_signature[0], *arguments))
+        self._block = tf.function(self._run_block, input_signature=(tf.TensorSpec((), tf.int32),
+                                                                     tf.TensorSpec((), tf.float32), *arguments))
+
+    def minimise(self, objective: CompiledObjective, image: np.ndarray, *, iterations: int, tolerance: float,
+                 on_iteration: IterationCallback | None, block_size: int) -> StageOutcome:
+        names = ("total", *objective.term_names)
+        history: list[dict[str, float]] = []
+        with self._lock:
+            start = self._start(tf.constant(image), *objective.arguments).numpy().tolist()
+            _raise_unless_finite(start[0], history)
+            done = False
+            while not done and len(history) < iterations:
+                records, done = self._block(min(block_size, iterations - len(history)), tolerance,
+                                            *objective.arguments)
+                for record in records.numpy().tolist():
+                    _raise_unless_finite(record[0], history)
+                    history.append(dict(zip(names, record, strict=True)))
+                    if on_iteration is not None:
+                        on_iteration(len(history), history[-1])
+                done = bool(done)
+            # The first of equal losses, as the device's strict comparison kept it; the start counts.
+            best = min([dict(zip(names, start, strict=True)), *history], key=lambda record: record["total"])
+            return StageOutcome(self._best_image.numpy(), history, best)
+
+    def _start_stage(self, image: tf.Tensor, *arguments: tf.Tensor) -> tf.Tensor:
+        """Evaluate the start and reset the state for an image of its size; its record (1 + T,).
+
+        The record's total is NaN when the loss or the gradient is not finite."""
+        loss, gradient, terms = self._function(image, *arguments)
+        size = tf.size(image)
+        self._image.assign(image)
+        self._best_image.assign(image)
+        self._best_loss.assign(loss)
+        self._best_terms.assign(terms)
+        self._loss.assign(loss)
+        self._gradient.assign(gradient)
+        self._direction.assign(-gradient)
+        self._step_size.assign(tf.minimum(1.0, 1.0 / tf.maximum(tf.reduce_sum(tf.abs(gradient)), 1e-12)))
+        self._scale.assign(tf.constant(1.0))
+        self._count.assign(tf.constant(0))
+        self._history.assign(tf.zeros((2 * HISTORY_SIZE, size)))
+        self._products.assign(tf.zeros((2, HISTORY_SIZE, HISTORY_SIZE), tf.float64))
+        return _record(_finite(loss, gradient), loss, terms)
+
+    def _run_block(self, iterations: tf.Tensor, tolerance: tf.Tensor,
+                   *arguments: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Up to ``iterations`` iterations: their records (k, 1 + T) and whether the stage is done.
+
+        A non-finite loss or gradient ends the stage; its record, the last, has a NaN total.
+        """
+        records = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+
+        def keep_going(index, done, records, image, loss, gradient, direction, step_size, scale, count):
+            return (index < iterations) & ~done
+
+        def iterate(index, done, records, image, loss, gradient, direction, step_size, scale, count):
+            candidate = tf.clip_by_value(image + step_size * direction, 0.0, 1.0)
+            new_loss, new_gradient, terms = self._function(candidate, *arguments)
+            finite = _finite(new_loss, new_gradient)
+            records = records.write(index, _record(finite, new_loss, terms))
+            better = finite & (new_loss < self._best_loss)
+            tf.cond(better, lambda: self._keep_best(candidate, new_loss, terms), tf.no_op)
+            step = tf.reshape(candidate - image, (-1,))
+            change = tf.reshape(new_gradient - gradient, (-1,))
+            curvature = tf.reduce_sum(change * step)
+            kept = finite & (curvature > _CURVATURE_FLOOR)
+            scale = tf.where(kept, curvature / tf.reduce_sum(change * change), scale)
+            count = self._remember(kept, count, step, change)
+            converged = tf.abs(new_loss - loss) <= tolerance * tf.reduce_max(
+                tf.stack([tf.abs(loss), tf.abs(new_loss), 1e-30]))
+            done = ~finite | converged | ~tf.reduce_any(tf.not_equal(step, 0.0))
+            direction = self._direction_of(tf.reshape(new_gradient, (-1,)), change, kept, count, scale)
+            return (index + 1, done, records, candidate, new_loss, new_gradient,
+                    tf.reshape(direction, tf.shape(image)), tf.constant(1.0), scale, count)
+
+        state = (tf.constant(0), tf.constant(False), records, _shaped(self._image, (None, None, 3)),
+                 _shaped(self._loss, ()), _shaped(self._gradient, (None, None, 3)),
+                 _shaped(self._direction, (None, None, 3)), _shaped(self._step_size, ()), _shaped(self._scale, ()),
+                 _shaped(self._count, ()))
+        _, done, records, image, loss, gradient, direction, step_size, scale, count = tf.while_loop(
+            keep_going, iterate, state, parallel_iterations=1)
+        for variable, value in zip((self._image, self._loss, self._gradient, self._direction, self._step_size,
+                                    self._scale, self._count),
+                                   (image, loss, gradient, direction, step_size, scale, count), strict=True):
+            variable.assign(value)
+        return tf.reshape(records.stack(), (-1, tf.shape(self._best_terms)[0] + 1)), done
+
+    def _keep_best(self, image: tf.Tensor, loss: tf.Tensor, terms: tf.Tensor) -> tf.Operation:
+        return tf.group(self._best_image.assign(image), self._best_loss.assign(loss), self._best_terms.assign(terms))
+
+    def _remember(self, kept: tf.Tensor, count: tf.Tensor, step: tf.Tensor, change: tf.Tensor) -> tf.Tensor:
+        """Write the pair (s, y) into the oldest slot when ``kept``; the new pair count."""
+        slot = count % HISTORY_SIZE
+        tf.cond(kept, lambda: tf.group(self._history.scatter_nd_update([[slot], [HISTORY_SIZE + slot]],
+                                                                       tf.stack([step, change]))), tf.no_op)
+        return count + tf.cast(kept, tf.int32)
+
+    def _direction_of(self, gradient: tf.Tensor, change: tf.Tensor, kept: tf.Tensor, count: tf.Tensor,
+                      scale: tf.Tensor) -> tf.Tensor:
+        """-H g for the flat gradient, updating S^T Y and Y^T Y with the newest pair when ``kept``."""
+        history = self._history.value()
+        projections = tf.cast(tf.matmul(history, tf.stack([gradient, change], 1)), tf.float64)
+        slot = (count - 1) % HISTORY_SIZE
+        products = tf.cond(kept, lambda: _with_newest(self._products.value(), projections[:, 1], slot),
+                           lambda: self._products.value())
+        self._products.assign(products)
+        coefficients = tf.cond(count > 0, lambda: compact_coefficients(
+            projections[:HISTORY_SIZE, 0], projections[HISTORY_SIZE:, 0], products, count, tf.cast(scale, tf.float64)),
+            lambda: tf.zeros((2 * HISTORY_SIZE,), tf.float64))
+        correction = tf.matmul(history, tf.cast(coefficients, tf.float32)[:, None], transpose_a=True)[:, 0]
+        return -(scale * gradient + correction)
+
+
+def _with_newest(products: tf.Tensor, projections: tf.Tensor, slot: tf.Tensor) -> tf.Tensor:
+    """S^T Y's column ``slot`` and Y^T Y's row and column ``slot`` from [S; Y] y_new (ring order)."""
+    steps_dot_change, changes_dot_change = projections[:HISTORY_SIZE], projections[HISTORY_SIZE:]
+    rows = tf.range(HISTORY_SIZE)
+    column = tf.stack([tf.zeros_like(rows), rows, tf.fill([HISTORY_SIZE], slot)], 1)
+    row = tf.stack([tf.ones_like(rows), tf.fill([HISTORY_SIZE], slot), rows], 1)
+    column_of_yty = tf.stack([tf.ones_like(rows), rows, tf.fill([HISTORY_SIZE], slot)], 1)
+    return tf.tensor_scatter_nd_update(products, tf.concat([column, row, column_of_yty], 0),
+                                       tf.concat([steps_dot_change, changes_dot_change, changes_dot_change], 0))
+
+
+def compact_coefficients(steps_dot_gradient: tf.Tensor, changes_dot_gradient: tf.Tensor, products: tf.Tensor,
+                         count: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
+    """The (2m,) weights c of the rows of [S; Y] in H g = gamma g + [S; Y]^T c (compact form).
+
+    With the kept pairs in time order, a = S^T g, b = Y^T g, R the upper triangle of S^T Y and D
+    its diagonal (Byrd, Nocedal and Schnabel 1994, eq. 3.1):
+
+        q = -R^-1 a,    p = R^-T ((D + gamma Y^T Y) R^-1 a - gamma b),    c = [p; gamma q].
+
+    All arguments float64 in ring order; slots not yet filled get weight 0.
+    """
+    kept = tf.minimum(count, HISTORY_SIZE)
+    order = (count - kept + tf.range(kept)) % HISTORY_SIZE
+
+    def in_time_order(matrix: tf.Tensor) -> tf.Tensor:
+        return tf.gather(tf.gather(matrix, order), order, axis=1)
+
+    steps_dot_changes, changes_dot_changes = in_time_order(products[0]), in_time_order(products[1])
+    upper = tf.linalg.band_part(steps_dot_changes, 0, -1)
+    a = tf.gather(steps_dot_gradient, order)[:, None]
+    b = tf.gather(changes_dot_gradient, order)[:, None]
+    r_inverse_a = tf.linalg.triangular_solve(upper, a, lower=False)
+    inner = (tf.linalg.diag_part(steps_dot_changes)[:, None] * r_inverse_a
+             + scale * tf.matmul(changes_dot_changes, r_inverse_a) - scale * b)
+    p = tf.linalg.triangular_solve(upper, inner, lower=False, adjoint=True)
+    return tf.scatter_nd(tf.concat([order, order + HISTORY_SIZE], 0)[:, None],
+                         tf.concat([p[:, 0], -scale * r_inverse_a[:, 0]], 0), [2 * HISTORY_SIZE])
+
+
+def _shaped(variable: tf.Variable, shape: tuple[int | None, ...]) -> tf.Tensor:
+    """The value of a state variable (declared of any shape, so one trace serves every size) with its known shape."""
+    return tf.ensure_shape(variable.value(), shape)
+
+
+def _finite(loss: tf.Tensor, gradient: tf.Tensor) -> tf.Tensor:
+    return tf.math.is_finite(loss) & tf.reduce_all(tf.math.is_finite(gradient))
+
+
+def _record(finite: tf.Tensor, loss: tf.Tensor, terms: tf.Tensor) -> tf.Tensor:
+    """(1 + T,): the total (NaN unless ``finite``: loss and gradient finite) and the terms."""
+    total = tf.where(finite, loss, tf.constant(float("nan")))
+    return tf.concat([[total], terms], 0)
+
+
+def _raise_unless_finite(total: float, history: Sequence[dict[str, float]]) -> None:
+    if not np.isfinite(total):
+        raise OptimisationError(f"the loss became non-finite (or its gradient did) after {len(history)} "
+                                "iterations; lower the loss weights or the image size.")

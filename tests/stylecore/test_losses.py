@@ -94,6 +94,7 @@ def test_photorealism_loss_and_gradient_are_the_laplacian_quadratic_form():
     laplacian = matting_laplacian(content)
     image = rng.uniform(size=(9, 11, 3)).astype(np.float32)
     loss, gradient = losses.photorealism_loss(image, laplacian_stencil(laplacian, (9, 11)))
+    loss, gradient = float(loss), gradient.numpy()
     pixels = image.reshape(-1, 3).astype(np.float64)
     np.testing.assert_allclose(gradient.reshape(-1, 3), 2.0 * (laplacian @ pixels), rtol=1e-4, atol=1e-4)
     assert loss == pytest.approx(float(np.sum(pixels * (laplacian @ pixels))), rel=1e-4)
