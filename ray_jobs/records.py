@@ -60,7 +60,7 @@ def result_columns(result: TransferResult) -> Record:
     for stage in result.stages:
         prefix = f"stage{stage['stage']}_"
         columns.update({prefix + "iterations_run": stage["iterations"], prefix + "seconds": stage["seconds"],
-                        prefix + "height": stage["height"], prefix + "width": stage["width"]})
+                        prefix + "device_seconds": stage["device_seconds"], prefix + "height": stage["height"], prefix + "width": stage["width"]})
         columns.update({f"{prefix}loss_{term}": float(stage["losses"][term]) for term in LOSS_TERMS})
     return columns
 

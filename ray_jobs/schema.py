@@ -44,6 +44,8 @@ def _stage_fields(stage: int) -> list[pa.Field]:
         _field(prefix + "iterations_run", pa.int32(),
                f"L-BFGS iterations stage {stage} ran (the configured limit is in config_json)"),
         _field(prefix + "seconds", pa.float64(), f"wall-clock seconds of stage {stage}"),
+        _field(prefix + "device_seconds", pa.float64(),
+               f"seconds of stage {stage} inside its compiled optimisation (the rest is host work)"),
         _field(prefix + "height", pa.int32(), f"image height stage {stage} optimised, px"),
         _field(prefix + "width", pa.int32(), f"image width stage {stage} optimised, px"),
         *[_field(f"{prefix}loss_{term}", pa.float64(),

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
+import time
 import typing
 from collections.abc import Callable, Sequence
 
@@ -70,6 +71,9 @@ class StageOutcome:
     """Per iteration: "total" and each unweighted term, at that iteration's new iterate."""
     losses: dict[str, float] | None
     """The record of ``image`` itself; ``None`` when no iteration ran."""
+    device_seconds: float = 0.0
+    """Wall time inside the compiled calls, each from its start to its results on the host: the stage's
+    time less this is the host's share (Python, callbacks, copies), which a GPU would wait through."""
 
 
 def minimise(objective: CompiledObjective, initial: np.ndarray, *, iterations: int, tolerance: float,
@@ -127,21 +131,27 @@ class DeviceMinimiser:
         names = ("total", *objective.term_names)
         history: list[dict[str, float]] = []
         with self._lock:
+            started = time.perf_counter()
             start = self._start(tf.constant(image), *objective.arguments).numpy().tolist()
+            device_seconds = time.perf_counter() - started
             _raise_unless_finite(start[0], history)
             done = False
             while not done and len(history) < iterations:
+                started = time.perf_counter()
                 records, done = self._block(min(block_size, iterations - len(history)), tolerance,
                                             *objective.arguments)
-                for record in records.numpy().tolist():
+                records, done = records.numpy().tolist(), bool(done)
+                device_seconds += time.perf_counter() - started
+                for record in records:
                     _raise_unless_finite(record[0], history)
                     history.append(dict(zip(names, record, strict=True)))
                     if on_iteration is not None:
                         on_iteration(len(history), history[-1])
-                done = bool(done)
             # The first of equal losses, as the device's strict comparison kept it; the start counts.
             best = min([dict(zip(names, start, strict=True)), *history], key=lambda record: record["total"])
-            return StageOutcome(self._best_image.numpy(), history, best)
+            started = time.perf_counter()
+            result = self._best_image.numpy()
+            return StageOutcome(result, history, best, device_seconds + time.perf_counter() - started)
 
     def _start_stage(self, image: tf.Tensor, *arguments: tf.Tensor) -> tf.Tensor:
         """Evaluate the start and reset the state for an image of its size; its record (1 + T,).

@@ -57,7 +57,8 @@ class TransferResult:
     history: list[dict[str, float]]
     """Per iteration: "stage", "iteration", "total" and each unweighted loss term."""
     stages: list[dict[str, Any]]
-    """Per stage: "stage", "iterations", "seconds", final "losses", "height", "width"."""
+    """Per stage: "stage", "iterations", "seconds" (all of it, the objective's set-up included),
+    "device_seconds" (inside the compiled optimisation), final "losses", "height", "width"."""
     timings: dict[str, float]
     """Seconds: "prepare", "segment_matching" (0 without automatic masks), "laplacian", "stage1", "stage2",
     "output", "total"."""
@@ -133,7 +134,7 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
             raise OptimisationError(f"stage {stage} produced a non-finite image")
         final = outcome.losses if outcome.losses is not None else objective(outcome.image)[2]
         stages.append({"stage": stage, "iterations": len(outcome.history),
-                       "seconds": time.perf_counter() - stage_started,
+                       "seconds": time.perf_counter() - stage_started, "device_seconds": outcome.device_seconds,
                        "losses": dict(final),
                        "height": int(initial.shape[0]), "width": int(initial.shape[1])})
         timings[f"stage{stage}"] = stages[-1]["seconds"]
