@@ -17,7 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from ray_jobs.report import build_report, main, write_thumbnail
+from ray_jobs.report import build_report
+from ray_jobs.report.cli import main
+from ray_jobs.report.thumbnails import write_thumbnail
 from ray_jobs.run_summary import format_value
 from ray_jobs.schema import METADATA_SCHEMA, SCHEMA_VERSION, metric_column
 from stylecore.colour_transfer import colour_statistics_transfer
@@ -106,14 +108,14 @@ def test_every_referenced_file_exists_and_links_are_relative(report):
     collector = LinkCollector()
     collector.feed(text)
     files = [link for link in collector.links if not link.startswith("#")]
-    # Contact sheet; 3 rendered rows x 5 thumbnails and a link to the full output; the error row's style.
-    assert len(files) == 1 + 3 * 6 + 1
+    # Contact sheet, errors.csv; 3 rendered rows x 5 thumbnails and a link to the full output; the error row's style.
+    assert len(files) == 2 + 3 * 6 + 1
     assert sorted(link for link in files if link.startswith("../")) == [
         f"../images/{row_id}.png" for row_id in sorted(PAIRS)]
     for link in files:
         assert "://" not in link and not link.startswith("/"), link
         assert (page.parent / link).is_file(), link
-    anchors = [link[1:] for link in collector.links if link.startswith("#")]
+    anchors = [link[1:] for link in collector.links if link.startswith("#row-")]
     assert anchors == ["row-broken"]
 
 
