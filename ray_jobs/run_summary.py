@@ -104,7 +104,7 @@ class Summary:
     metrics: dict[tuple[str, str], Spread]
     """(subject, metric) to its spread over rendered rows."""
     worker_seconds: float
-    """Sum of ``seconds`` over rendered rows: the worker time the images shown took, not wall-clock time."""
+    """Sum of ``seconds`` over rendered rows: the worker time the rendered images took, not wall-clock time."""
     median_seconds: float
     latest_run: str
     """``run_id`` of the latest run shown."""
@@ -172,10 +172,10 @@ def spread_text(spread: Spread) -> str:
 
 
 def time_text(summary: Summary) -> str:
-    """One sentence: worker time of the images shown, per pair, and the latest run's wall clock."""
+    """One sentence: worker time of the rendered images, per pair, and the latest run's wall clock."""
     wall = (f"{format_value(summary.latest_run_wall_seconds)} s wall clock from its first start to its last finish"
             if np.isfinite(summary.latest_run_wall_seconds) else "recorded no times")
-    return (f"time: {summary.worker_seconds:.1f} s of worker time for the rendered images shown, median "
+    return (f"time: {summary.worker_seconds:.1f} s of worker time for the rendered images, median "
             f"{format_value(summary.median_seconds)} s per pair; latest run {summary.latest_run} {wall}")
 
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from ray_jobs.report.contact_sheet import contact_sheet
-from ray_jobs.report.groups import error_rows, group_medians, note_counts
+from ray_jobs.report.groups import configuration_labels, error_rows, group_medians, note_counts, style_labels
 from ray_jobs.report.page import ERRORS_FILE, PageContent, html_page
 from ray_jobs.report.selection import ReportOptions, sections
 from ray_jobs.report.thumbnails import row_views
@@ -45,7 +45,8 @@ def build_report(run_dir: str | Path, *, output: str | Path | None = None,
     page = report_dir / "index.html"
     write_text_atomic(page, html_page(PageContent(
         run_name=posixpath.basename(run_dir.rstrip("/")), summary=summary, errors=errors,
-        by_style=group_medians(table, "style_path"), by_configuration=group_medians(table, "config_hash"),
+        by_style=group_medians(table, "style_path", style_labels),
+        by_configuration=group_medians(table, "config_hash", configuration_labels),
         notes=note_counts(table), sections=section_views, sheet_rows=len(sheet_views))))
     print(summary_table(summary))
     return page

@@ -19,6 +19,7 @@ import dataclasses
 import json
 import posixpath
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -81,32 +82,27 @@ def error_rows(table: pa.Table) -> pa.Table:
 def error_groups(errors: pa.Table) -> list[ErrorGroup]:
     """``errors`` (:func:`error_rows`) grouped by type and message pattern, largest group first."""
     grouped: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for row_id, error_type, message in zip(*(errors[name].to_pylist() for name in errors.column_names),
-                                           strict=True):
-        key = (error_type or "", message_pattern(message or ""))
-        grouped.setdefault(key, []).append((row_id, message or ""))
+    for row in errors.to_pylist():
+        message = row["error_message"] or ""
+        grouped.setdefault((row["error_type"] or "", message_pattern(message)), []).append((row["id"], message))
     ordered = sorted(grouped.items(), key=lambda item: (-len(item[1]), item[0]))
     return [ErrorGroup(error_type, pattern, len(members), [row_id for row_id, _ in members[:EXAMPLES_PER_GROUP]],
                        members[0][1])
             for (error_type, pattern), members in ordered]
 
 
-def group_medians(table: pa.Table, column: str) -> tuple[list[GroupMedians], int]:
+def group_medians(table: pa.Table, column: str, labels: Callable[[pa.Table], list[str]]
+                  ) -> tuple[list[GroupMedians], int]:
     """Medians of the :data:`GROUPS_SHOWN` largest groups of equal ``column`` (largest first, then by
-    key) and the number of groups left out. Rows without the column form one group."""
-    keys = (table[column] if column in table.column_names else pa.nulls(table.num_rows, pa.string())).to_pylist()
-    codes, first, inverse, sizes = np.unique(np.array(["" if key is None else key for key in keys], dtype=object),
-                                             return_index=True, return_inverse=True, return_counts=True)
+    key) and the number of groups left out; ``labels`` names the groups from their first rows."""
+    keys = np.array(["" if key is None else key for key in table[column].to_pylist()], dtype=object)
+    codes, first, inverse, sizes = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
     largest = sorted(range(len(codes)), key=lambda code: (-sizes[code], codes[code]))[:GROUPS_SHOWN]
     rendered, failed = status_is(table, RENDERED_STATUSES), status_is(table, ("error",))
     values = {metric: float_column(table, metric_column("output", metric)) for metric in METRIC_NAMES}
     values["seconds"] = float_column(table, "seconds")
-    if column == "config_hash":
-        labels = configuration_labels([table["config_json"][int(first[code])].as_py() for code in largest])
-    else:
-        labels = path_labels([codes[code] for code in largest])
     groups = []
-    for code, label in zip(largest, labels, strict=True):
+    for code, label in zip(largest, labels(table.take(first[largest])), strict=True):
         members = inverse == code
         groups.append(GroupMedians(label, codes[code], int(sizes[code]), int(np.sum(members & failed)),
                                    {name: Spread.of(column_values[members & rendered]).median
@@ -114,17 +110,18 @@ def group_medians(table: pa.Table, column: str) -> tuple[list[GroupMedians], int
     return groups, len(codes) - len(largest)
 
 
-def path_labels(paths: list[str]) -> list[str]:
-    """Each path without the folders that all of them share; ``(none)`` for an empty one."""
+def style_labels(rows: pa.Table) -> list[str]:
+    """Each row's style photo without the folders that all of them share; ``(none)`` for a row without."""
+    paths = rows["style_path"].to_pylist()
     named = [path for path in paths if path]
     common = posixpath.dirname(posixpath.commonprefix(named)) if named else ""
     return [posixpath.relpath(path, common) if path and common else path or "(none)" for path in paths]
 
 
-def configuration_labels(configurations: list[str | None]) -> list[str]:
-    """Each configuration (canonical JSON) named by the fields in which ``configurations`` differ,
+def configuration_labels(rows: pa.Table) -> list[str]:
+    """Each row's configuration named by the fields in which the rows' configurations differ,
     ``name=value, ...``; ``one configuration`` when they do not."""
-    fields = [json.loads(configuration) if configuration else {} for configuration in configurations]
+    fields = [json.loads(configuration) for configuration in rows["config_json"].to_pylist()]
     names = sorted({name for config in fields for name in config})
     differing = [name for name in names if len({json.dumps(config.get(name)) for config in fields}) > 1]
     return [", ".join(f"{name}={_value_text(config.get(name))}" for name in differing) or "one configuration"

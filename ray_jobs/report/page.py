@@ -68,7 +68,7 @@ def html_page(content: PageContent) -> str:
     headings = [("summary", "Summary"), ("errors", f"Errors ({content.errors.num_rows})"),
                 ("by-style", "Medians by style photo"), ("by-configuration", "Medians by configuration"),
                 *([("notes", "Notes")] if content.notes else []),
-                *((section.anchor, section.title) for section, _ in content.sections)]
+                *((section.anchor, section.label) for section, _ in content.sections)]
     anchored: set[str] = set()
     parts = [
         "<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -132,10 +132,8 @@ def _errors(content: PageContent) -> str:
     shown = {pair.row["id"] for _, pairs in content.sections for pair in pairs}
     download = f'<p>Every error row: <a href="{ERRORS_FILE}">{ERRORS_FILE}</a> (id, error type, message).</p>'
     if errors.num_rows <= ERRORS_LISTED:
-        body = "".join(f"<tr><td>{_id_link(row_id, shown)}</td><td>{html.escape(error_type or '')}</td>"
-                       f"<td>{html.escape(message or '')}</td></tr>"
-                       for row_id, error_type, message in zip(*(errors[name].to_pylist() for name in errors.column_names),
-                                                              strict=True))
+        body = "".join(f"<tr><td>{_id_link(row['id'], shown)}</td><td>{html.escape(row['error_type'] or '')}</td>"
+                       f"<td>{html.escape(row['error_message'] or '')}</td></tr>" for row in errors.to_pylist())
         return f"<table><tr><th>id</th><th>error</th><th>message</th></tr>{body}</table>{download}"
     groups = error_groups(errors)
     return (f"<p>{errors.num_rows} errors in {len(groups)} groups of one error type and message, paths and "

@@ -25,6 +25,9 @@ from ray_jobs.schema import metric_column
 from stylecore.metrics import BETTER, METRIC_NAMES
 
 
+SHORT_METRIC_LABELS = {"style_distance": "style distance", "ssim": "SSIM", "photorealism_energy": "energy"}
+
+
 @dataclasses.dataclass(frozen=True)
 class ReportOptions:
     """How much of a run the report shows (``python -m ray_jobs.report --help``)."""
@@ -47,6 +50,8 @@ class Section:
     """A titled group of rows on the page."""
 
     title: str
+    label: str
+    """A short name, for the page's list of sections."""
     anchor: str
     """The HTML id of its heading."""
     rows: np.ndarray
@@ -56,12 +61,12 @@ class Section:
 def sections(table: pa.Table, options: ReportOptions) -> list[Section]:
     """The row sections of the page for ``table``, the latest rows sorted by id (module docstring)."""
     if table.num_rows < options.full_table_below:
-        return [Section("Pairs", "pairs", np.arange(table.num_rows))]
+        return [Section("Pairs", "pairs", "pairs", np.arange(table.num_rows))]
     shown = [extreme_rows(table, metric, worst=worst, count=options.top)
              for metric in METRIC_NAMES for worst in (True, False)]
     sample = sample_rows(table["id"].to_pylist(), options.sample, seed=options.seed)
     shown.append(Section(f"Random sample: {len(sample)} of {table.num_rows} rows (seed {options.seed})",
-                         "sample", sample))
+                         "sample", "sample", sample))
     return shown
 
 
@@ -72,9 +77,9 @@ def extreme_rows(table: pa.Table, metric: str, *, worst: bool, count: int) -> Se
     higher_first = worst == (BETTER[metric] == "lower")
     keys = -values[candidates] if higher_first else values[candidates]
     chosen = candidates[np.argsort(keys, kind="stable")[:count]]
-    label = METRIC_LABELS[metric]
     adjective = "worst" if worst else "best"
-    return Section(f"{adjective.capitalize()} {len(chosen)} by output {label} ({BETTER[metric]} is better)",
+    return Section(f"{adjective.capitalize()} {len(chosen)} by output {METRIC_LABELS[metric]} "
+                   f"({BETTER[metric]} is better)", f"{adjective} {SHORT_METRIC_LABELS[metric]}",
                    f"{adjective}-{metric}", chosen)
 
 

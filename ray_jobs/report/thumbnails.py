@@ -6,9 +6,11 @@ metric, the best by another, the sample) gets them once: :func:`row_views` takes
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
+import io
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -29,6 +31,8 @@ winning: the result beside the content it restyles, then what it was made from; 
 shows the hand mask, else the automatically matched one."""
 THUMBNAIL_HEIGHT = 160
 THUMBNAIL_MAX_WIDTH = 256
+THUMBNAIL_THREADS = 4
+"""Thumbnails made at once (:func:`write_thumbnails`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,29 +47,35 @@ class PairView:
 
 
 def row_views(rows: Sequence[Mapping[str, Any]], run_dir: str, report_dir: Path) -> dict[str, PairView]:
-    """Each distinct row's :class:`PairView` by id, its thumbnails written once.
-
-    One at a time: :func:`stylecore.atomic.atomic_path` sets the process's umask for an instant,
-    which threads would race on.
-    """
+    """Each distinct row's :class:`PairView` by id, its thumbnails written into ``report_dir/thumbnails`` once."""
     distinct = {row["id"]: row for row in rows}
-    return {row_id: pair_view(row, run_dir, report_dir) for row_id, row in distinct.items()}
+    planned = {row_id: _planned_thumbnails(row, run_dir) for row_id, row in distinct.items()}
+    jobs = [(source, report_dir / relative, name.endswith("mask"))
+            for plan in planned.values() for name, (relative, source) in plan.items() if source is not None]
+    written = {target for (_, target, _), done in zip(jobs, write_thumbnails(jobs), strict=True) if done}
+    return {row_id: PairView(row=row, output_link=_output_link(row, run_dir, report_dir),
+                             thumbnails={name: relative if report_dir / relative in written else None
+                                         for name, (relative, _) in planned[row_id].items()})
+            for row_id, row in distinct.items()}
 
 
-def pair_view(row: Mapping[str, Any], run_dir: str, report_dir: Path) -> PairView:
-    """Write a row's thumbnails into ``report_dir/thumbnails`` and say where they and its output are."""
-    paths: dict[str, str | None] = {}
+def _planned_thumbnails(row: Mapping[str, Any], run_dir: str) -> dict[str, tuple[str, str | None]]:
+    """Each of :data:`IMAGES` to (its thumbnail relative to the report folder, its source or ``None``)."""
+    plan = {}
     for name, columns in IMAGES.items():
-        mask = name.endswith("mask")
-        relative = f"thumbnails/{_file_stem(row['id'])}-{name.replace(' ', '-')}.{'png' if mask else 'jpg'}"
-        source = _source_path(next((row[column] for column in columns if row.get(column)), None), run_dir)
-        written = source is not None and write_thumbnail(source, report_dir / relative, mask=mask)
-        paths[name] = relative if written else None
+        extension = "png" if name.endswith("mask") else "jpg"
+        relative = f"thumbnails/{_file_stem(row['id'])}-{name.replace(' ', '-')}.{extension}"
+        plan[name] = (relative, _source_path(next((row[column] for column in columns if row.get(column)), None),
+                                             run_dir))
+    return plan
+
+
+def _output_link(row: Mapping[str, Any], run_dir: str, report_dir: Path) -> str | None:
+    """The full-size output relative to the report folder; ``None`` when it is not a local file."""
     output = _source_path(row.get("output_path"), run_dir)
     output_file = resolve(output)[1] if output and is_local(output) else None
-    output_link = (Path(os.path.relpath(output_file, report_dir)).as_posix()
-                   if output_file and os.path.isfile(output_file) else None)
-    return PairView(row=row, thumbnails=paths, output_link=output_link)
+    return (Path(os.path.relpath(output_file, report_dir)).as_posix()
+            if output_file and os.path.isfile(output_file) else None)
 
 
 def _source_path(value: str | None, run_dir: str) -> str | None:
@@ -80,6 +90,22 @@ def _file_stem(row_id: str) -> str:
     return "id-" + hashlib.sha256(row_id.encode()).hexdigest()[:16]
 
 
+def write_thumbnails(jobs: Sequence[tuple[str | Path, Path, bool]]) -> list[bool]:
+    """Write each ``(source, target, mask)`` as :func:`write_thumbnail` does; whether each target now exists.
+
+    Decoding, resizing and encoding run :data:`THUMBNAIL_THREADS` at a time (Pillow releases the GIL
+    for them, and an object-store source mostly waits on the network); the files are written by
+    this thread, since :func:`stylecore.atomic.atomic_path` reads the process's umask by setting it.
+    """
+    with concurrent.futures.ThreadPoolExecutor(THUMBNAIL_THREADS) as pool:
+        encoded = list(pool.map(lambda job: _encoded_thumbnail(*job), jobs))
+    for (_, target, _), data in zip(jobs, encoded, strict=True):
+        if isinstance(data, bytes):
+            with atomic_path(target) as temporary:
+                temporary.write_bytes(data)
+    return [data is not None for data in encoded]
+
+
 def write_thumbnail(source: str | Path, target: Path, *, mask: bool) -> bool:
     """Save ``source`` scaled, up or down, to fit :data:`THUMBNAIL_HEIGHT` x :data:`THUMBNAIL_MAX_WIDTH`.
 
@@ -90,6 +116,12 @@ def write_thumbnail(source: str | Path, target: Path, *, mask: bool) -> bool:
     what changed (an object-store source is fetched again). Returns False, writing nothing, when
     ``source`` is missing or unreadable.
     """
+    return write_thumbnails([(source, target, mask)])[0]
+
+
+def _encoded_thumbnail(source: str | Path, target: Path, mask: bool) -> bytes | bool | None:
+    """The thumbnail's file bytes (:func:`write_thumbnail`); True when ``target`` is fresh and kept,
+    ``None`` when ``source`` is missing or unreadable."""
     with contextlib.suppress(OSError):
         if is_local(source) and target.stat().st_mtime >= os.stat(source).st_mtime:
             return True
@@ -104,7 +136,7 @@ def write_thumbnail(source: str | Path, target: Path, *, mask: bool) -> bool:
                 opened.thumbnail(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
                 image = opened.convert("RGB")
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError, StorageError):
-        return False
-    with atomic_path(target) as temporary:
-        image.save(temporary, format="PNG" if mask else "JPEG", quality=85)
-    return True
+        return None
+    encoded = io.BytesIO()
+    image.save(encoded, format="PNG" if mask else "JPEG", quality=85)
+    return encoded.getvalue()

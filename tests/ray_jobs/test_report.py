@@ -212,3 +212,20 @@ def test_mask_columns_show_automatic_masks_when_there_are_no_hand_masks(tmp_path
     thumbnail = np.asarray(Image.open(tmp_path / "report" / "thumbnails" / "auto-content-mask.png").convert("RGB"))
     assert {tuple(colour) for colour in thumbnail.reshape(-1, 3)} == {PALETTE["blue"], PALETTE["red"]}
     assert (tmp_path / "report" / "thumbnails" / "auto-style-mask.png").is_file()
+
+
+def test_a_fallbacks_column_is_shown_beside_its_row_and_counted_over_the_run(tmp_path):
+    paths = example_pair_paths(3)
+    fallbacks = [["masks share no label", "automatic masks"], [], ["masks share no label"]]
+    rows = [{**record(f"pair-{number}", LATEST_RUN, "ok", number, content_path=str(paths["content"]),
+                      style_path=str(paths["style"])), "fallbacks": notes}
+            for number, notes in enumerate(fallbacks)]
+    schema = METADATA_SCHEMA.append(pa.field("fallbacks", pa.list_(pa.string())))
+    (tmp_path / "metadata").mkdir()
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / "metadata" / f"run-{LATEST_RUN}.parquet")
+    text = build_report(tmp_path).read_text(encoding="utf-8")
+    assert text.count("fallbacks: masks share no label; automatic masks<") == 1
+    assert text.count("fallbacks: masks share no label<") == 1
+    assert '<h2 id="notes">Notes</h2>' in text
+    assert '<td>masks share no label</td><td class="number">2</td>' in text
+    assert '<td>automatic masks</td><td class="number">1</td>' in text
