@@ -1,4 +1,4 @@
-"""A run's report: a static HTML page and a PNG contact sheet, sized for a run of any size.
+"""A run's report: a static HTML page and a PNG contact sheet that stay small however large the run.
 
 ``python -m ray_jobs.report OUTPUT [--output DIR]`` (or :func:`build_report`) takes the latest row
 per id of the run folder ``OUTPUT`` and writes into ``DIR`` (default ``OUTPUT/report``):
