@@ -11,7 +11,7 @@ import pyarrow.csv as pa_csv
 from ray_jobs.report.contact_sheet import contact_sheet
 from ray_jobs.report.groups import configuration_labels, error_rows, group_medians, note_counts, style_labels
 from ray_jobs.report.page import ERRORS_FILE, PageContent, html_page
-from ray_jobs.report.selection import ReportOptions, sections
+from ray_jobs.report.selection import ReportOptions, Section, sections
 from ray_jobs.report.thumbnails import row_views
 from ray_jobs.run_summary import load_run, summary_table
 from stylecore.atomic import atomic_path, write_text_atomic
@@ -39,9 +39,7 @@ def build_report(run_dir: str | Path, *, output: str | Path | None = None,
     with atomic_path(report_dir / "contact_sheet.png") as temporary:
         contact_sheet(sheet_views, report_dir).save(temporary, format="PNG")
     errors = error_rows(table)
-    if errors.num_rows:
-        with atomic_path(report_dir / ERRORS_FILE) as temporary:
-            pa_csv.write_csv(errors, temporary)
+    _write_errors(errors, report_dir / ERRORS_FILE)
     page = report_dir / "index.html"
     write_text_atomic(page, html_page(PageContent(
         run_name=posixpath.basename(run_dir.rstrip("/")), summary=summary, errors=errors,
@@ -52,6 +50,15 @@ def build_report(run_dir: str | Path, *, output: str | Path | None = None,
     return page
 
 
-def _rows(table: pa.Table, chosen: list) -> list[list[dict]]:
+def _write_errors(errors: pa.Table, path: Path) -> None:
+    """``errors`` as CSV at ``path``; none there (not even a rebuild's stale one) when there are none."""
+    if errors.num_rows == 0:
+        path.unlink(missing_ok=True)
+        return
+    with atomic_path(path) as temporary:
+        pa_csv.write_csv(errors, temporary)
+
+
+def _rows(table: pa.Table, chosen: list[Section]) -> list[list[dict]]:
     """Each section's rows as dicts: only the rows shown ever leave the columnar table."""
     return [table.take(section.rows).to_pylist() for section in chosen]

@@ -61,12 +61,12 @@ class Section:
 def sections(table: pa.Table, options: ReportOptions) -> list[Section]:
     """The row sections of the page for ``table``, the latest rows sorted by id (module docstring)."""
     if table.num_rows < options.full_table_below:
-        return [Section("Pairs", "pairs", "pairs", np.arange(table.num_rows))]
+        return [Section("Pairs", "Pairs", "pairs", np.arange(table.num_rows))]
     shown = [extreme_rows(table, metric, worst=worst, count=options.top)
              for metric in METRIC_NAMES for worst in (True, False)]
     sample = sample_rows(table["id"].to_pylist(), options.sample, seed=options.seed)
     shown.append(Section(f"Random sample: {len(sample)} of {table.num_rows} rows (seed {options.seed})",
-                         "sample", "sample", sample))
+                         "Sample", "sample", sample))
     return shown
 
 
@@ -79,7 +79,7 @@ def extreme_rows(table: pa.Table, metric: str, *, worst: bool, count: int) -> Se
     chosen = candidates[np.argsort(keys, kind="stable")[:count]]
     adjective = "worst" if worst else "best"
     return Section(f"{adjective.capitalize()} {len(chosen)} by output {METRIC_LABELS[metric]} "
-                   f"({BETTER[metric]} is better)", f"{adjective} {SHORT_METRIC_LABELS[metric]}",
+                   f"({BETTER[metric]} is better)", f"{adjective.capitalize()} {SHORT_METRIC_LABELS[metric]}",
                    f"{adjective}-{metric}", chosen)
 
 

@@ -224,6 +224,7 @@ def test_a_fallbacks_column_is_shown_beside_its_row_and_counted_over_the_run(tmp
     (tmp_path / "metadata").mkdir()
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / "metadata" / f"run-{LATEST_RUN}.parquet")
     text = build_report(tmp_path).read_text(encoding="utf-8")
+    assert not (tmp_path / "report" / "errors.csv").exists()
     assert text.count("fallbacks: masks share no label; automatic masks<") == 1
     assert text.count("fallbacks: masks share no label<") == 1
     assert '<h2 id="notes">Notes</h2>' in text
