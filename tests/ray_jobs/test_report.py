@@ -17,7 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from ray_jobs.report import build_report, main, write_thumbnail
+from ray_jobs.report import build_report
+from ray_jobs.report.cli import main
+from ray_jobs.report.thumbnails import write_thumbnail
 from ray_jobs.run_summary import format_value
 from ray_jobs.schema import METADATA_SCHEMA, SCHEMA_VERSION, metric_column
 from stylecore.colour_transfer import colour_statistics_transfer
@@ -106,14 +108,14 @@ def test_every_referenced_file_exists_and_links_are_relative(report):
     collector = LinkCollector()
     collector.feed(text)
     files = [link for link in collector.links if not link.startswith("#")]
-    # Contact sheet; 3 rendered rows x 5 thumbnails and a link to the full output; the error row's style.
-    assert len(files) == 1 + 3 * 6 + 1
+    # Contact sheet, errors.csv; 3 rendered rows x 5 thumbnails and a link to the full output; the error row's style.
+    assert len(files) == 2 + 3 * 6 + 1
     assert sorted(link for link in files if link.startswith("../")) == [
         f"../images/{row_id}.png" for row_id in sorted(PAIRS)]
     for link in files:
         assert "://" not in link and not link.startswith("/"), link
         assert (page.parent / link).is_file(), link
-    anchors = [link[1:] for link in collector.links if link.startswith("#")]
+    anchors = [link[1:] for link in collector.links if link.startswith("#row-")]
     assert anchors == ["row-broken"]
 
 
@@ -210,3 +212,21 @@ def test_mask_columns_show_automatic_masks_when_there_are_no_hand_masks(tmp_path
     thumbnail = np.asarray(Image.open(tmp_path / "report" / "thumbnails" / "auto-content-mask.png").convert("RGB"))
     assert {tuple(colour) for colour in thumbnail.reshape(-1, 3)} == {PALETTE["blue"], PALETTE["red"]}
     assert (tmp_path / "report" / "thumbnails" / "auto-style-mask.png").is_file()
+
+
+def test_a_fallbacks_column_is_shown_beside_its_row_and_counted_over_the_run(tmp_path):
+    paths = example_pair_paths(3)
+    fallbacks = [["masks share no label", "automatic masks"], [], ["masks share no label"]]
+    rows = [{**record(f"pair-{number}", LATEST_RUN, "ok", number, content_path=str(paths["content"]),
+                      style_path=str(paths["style"])), "fallbacks": notes}
+            for number, notes in enumerate(fallbacks)]
+    schema = METADATA_SCHEMA.append(pa.field("fallbacks", pa.list_(pa.string())))
+    (tmp_path / "metadata").mkdir()
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / "metadata" / f"run-{LATEST_RUN}.parquet")
+    text = build_report(tmp_path).read_text(encoding="utf-8")
+    assert not (tmp_path / "report" / "errors.csv").exists()
+    assert text.count("fallbacks: masks share no label; automatic masks<") == 1
+    assert text.count("fallbacks: masks share no label<") == 1
+    assert '<h2 id="notes">Notes</h2>' in text
+    assert '<td>masks share no label</td><td class="number">2</td>' in text
+    assert '<td>automatic masks</td><td class="number">1</td>' in text

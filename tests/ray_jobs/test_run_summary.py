@@ -1,6 +1,7 @@
 """Run summary: latest row per id across runs, and metric spreads with known answers."""
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from ray_jobs.run_summary import Spread, Summary, format_value, latest_rows, summary_table
@@ -9,7 +10,8 @@ from ray_jobs.run_summary import Spread, Summary, format_value, latest_rows, sum
 def test_latest_row_per_id_wins_and_rows_sort_by_id():
     rows = [{"id": "b", "run_id": "2", "status": "ok"}, {"id": "a", "run_id": "1", "status": "error"},
             {"id": "a", "run_id": "3", "status": "skipped"}, {"id": "b", "run_id": "1", "status": "error"}]
-    assert [(row["id"], row["run_id"]) for row in latest_rows(rows)] == [("a", "3"), ("b", "2")]
+    latest = latest_rows(pa.Table.from_pylist(rows))
+    assert list(zip(latest["id"].to_pylist(), latest["run_id"].to_pylist(), strict=True)) == [("a", "3"), ("b", "2")]
 
 
 def test_spread_ignores_missing_values_and_uses_linear_quartiles():
@@ -22,7 +24,7 @@ def test_summary_uses_rendered_rows_only():
     rows = [{"id": "a", "run_id": "1", "status": "ok", "seconds": 4.0, "output_ssim": 0.5},
             {"id": "b", "run_id": "1", "status": "skipped", "seconds": 6.0, "output_ssim": 0.7},
             {"id": "c", "run_id": "1", "status": "error", "seconds": 100.0, "output_ssim": None}]
-    summary = Summary.of(rows, [])
+    summary = Summary.of(pa.Table.from_pylist(rows), [])
     assert summary.status_counts == {"ok": 1, "error": 1, "skipped": 1}
     assert summary.worker_seconds == 10.0 and summary.median_seconds == 5.0
     spread = summary.metrics[("output", "ssim")]
@@ -36,7 +38,8 @@ def test_summary_uses_rendered_rows_only():
 
 
 def test_a_run_without_rendered_rows_says_so_instead_of_empty_metric_headings():
-    table = summary_table(Summary.of([{"id": "c", "run_id": "1", "status": "error", "seconds": None}], []))
+    table = summary_table(Summary.of(pa.Table.from_pylist([{"id": "c", "run_id": "1", "status": "error",
+                                                             "seconds": None}]), []))
     assert "metrics: none, as no rendered row has them" in table
     assert "SSIM" not in table and "—     0" not in table
 
