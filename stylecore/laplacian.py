@@ -14,10 +14,14 @@ builds a 700 px image in well under a second once compiled (see ``benchmarks/``)
 The optimisation multiplies by L once per iteration, on the device. Every pixel's row has its
 entries at the same (4r+1)^2 neighbour offsets, so :func:`laplacian_stencil` stores L as one
 coefficient map per offset and :func:`apply_laplacian` multiplies with a stencil: no indices to
-read (a sparse matrix in TensorFlow carries two int64 indices per entry, 122 MB at 700 px). The
-product is compiled with XLA, which fuses the 25 shifted multiply-adds into one pass: 1.8 ms at
-500 x 334 against 17 ms as separate TensorFlow operations (2 threads, this project's machines);
-it compiles once per image size, in about 60 ms, a few iterations' worth.
+read (a sparse matrix in TensorFlow carries two int64 indices per entry, 122 MB at 700 px).
+
+The product is compiled with XLA, which fuses the 25 shifted multiply-adds into one pass: 1.8 ms at
+500 x 334 against 17 ms as separate TensorFlow operations (2 threads, this project's machines).
+XLA compiles once per shape (about 60 ms) and keeps every compiled shape for the life of the
+process, so the stencil is stored padded to a multiple of :data:`STENCIL_BUCKET` on each side: a
+batch of photos of any sizes needs a bounded number of compilations (at most (500 / 32)^2 at a
+500 px working size, a handful in practice), for a few per cent more arithmetic.
 """
 
 from __future__ import annotations
@@ -45,12 +49,17 @@ def matting_laplacian(image: np.ndarray, *, epsilon: float = 1e-7, radius: int =
     return laplacian
 
 
+STENCIL_BUCKET = 32
+"""The stencil's height and width are rounded up to a multiple of this (see the module docstring)."""
+
+
 def laplacian_stencil(laplacian: scipy.sparse.csr_matrix, shape: tuple[int, int]) -> np.ndarray:
-    """The matting Laplacian of an image of ``shape`` = (H, W) as (K, H, W) float32 coefficient maps.
+    """The matting Laplacian of an image of ``shape`` = (H, W) as (K, H', W') float32 coefficient maps.
 
     ``stencil[k, y, x]`` is the entry of pixel (y, x)'s row at the neighbour (y + dy, x + dx), with
     (dy, dx) the k-th offset of the (2R+1)^2 grid in row-major order, R = 2r the farthest neighbour a
-    (2r+1)^2 window reaches (K = 25 for r = 1); entries beyond the image are 0.
+    (2r+1)^2 window reaches (K = 25 for r = 1); entries beyond the image are 0, and so are the
+    rows and columns that pad H and W up to H', W', multiples of :data:`STENCIL_BUCKET`.
     """
     height, width = shape
     if laplacian.shape != (height * width,) * 2:
@@ -60,14 +69,25 @@ def laplacian_stencil(laplacian: scipy.sparse.csr_matrix, shape: tuple[int, int]
     offset_x = laplacian.indices % width - rows % width
     reach = int(max(np.abs(offset_y).max(initial=0), np.abs(offset_x).max(initial=0)))
     side = 2 * reach + 1
-    stencil = np.zeros((side * side, height * width), np.float32)
-    stencil[(offset_y + reach) * side + offset_x + reach, rows] = laplacian.data
-    return stencil.reshape(side * side, height, width)
+    stencil = np.zeros((side * side, _bucketed(height), _bucketed(width)), np.float32)
+    stencil[(offset_y + reach) * side + offset_x + reach, rows // width, rows % width] = laplacian.data
+    return stencil
+
+
+def _bucketed(length: int) -> int:
+    return -(-length // STENCIL_BUCKET) * STENCIL_BUCKET
+
+
+def apply_laplacian(stencil: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
+    """L V for each channel V of ``image`` (H, W, 3): (H, W, 3) float32, L given as :func:`laplacian_stencil`."""
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    padding = [[0, tf.shape(stencil)[1] - height], [0, tf.shape(stencil)[2] - width], [0, 0]]
+    return _stencil_product(stencil, tf.pad(image, padding))[:height, :width]
 
 
 @tf.function(jit_compile=True)
-def apply_laplacian(stencil: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
-    """L V for each channel V of ``image`` (H, W, 3): (H, W, 3) float32, L given as :func:`laplacian_stencil`."""
+def _stencil_product(stencil: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
+    """L V at the stencil's own size: the 25 (for r = 1) shifted multiply-adds, fused by XLA."""
     count = stencil.shape[0]
     side = round(count**0.5)
     reach = side // 2
