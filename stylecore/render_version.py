@@ -13,4 +13,4 @@ saying to bump the version and record the new thumbnail. Changes below its toler
 round-off between machines) do not count as changes.
 """
 
-RENDER_VERSION = 4
+RENDER_VERSION = 5
