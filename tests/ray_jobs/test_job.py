@@ -145,6 +145,7 @@ def test_rows_record_inputs_configuration_losses_and_worker(first_run, data_root
     assert len(pair01["matched_labels"]) >= 2 and pair02["matched_labels"][0] == "blue"
     assert not pair01["automatic_masks"] and pair01["automatic_content_mask_path"] is None
     assert pair02["automatic_masks"] and json.loads(pair02["mask_diagnostics_json"])["automatic"]
+    assert pair02["fallbacks"][0].startswith("automatic masks used") and rows["corrupt"]["fallbacks"] is None
     masks = {side: read_mask(first_run[3] / pair02[f"automatic_{side}_mask_path"]) for side in ("content", "style")}
     assert masks["content"].shape[:2] == (pair02["working_height"], pair02["working_width"])
     for mask in masks.values():
