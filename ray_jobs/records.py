@@ -70,13 +70,12 @@ def metric_columns(result: TransferResult) -> Record:
     """Per-row quality metrics, one entry per :data:`ray_jobs.schema.METRIC_FIELDS` column.
 
     The result is scored beside its two references, the content photo and the per-segment
-    colour-statistics transfer, all against the Laplacian the transfer already built, at the
-    working size (``working_height`` x ``working_width``), not the output size.
+    colour-statistics transfer, at the working size (``working_height`` x ``working_width``), not
+    the output size.
     """
     scores = evaluate_with_references(result.image, result.content_image, result.style_image,
                                       result.content_labels, result.style_labels,
-                                      content_only_policy=result.config.content_only_policy,
-                                      laplacian=result.laplacian)
+                                      content_only_policy=result.config.content_only_policy)
     columns: Record = {}
     for subject, values in scores.items():
         columns.update({metric_column(subject, metric): value for metric, value in values.items()})
