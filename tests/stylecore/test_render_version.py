@@ -1,10 +1,11 @@
-"""The render version guards: output that moves, or defaults that shape it, must come with a bump of RENDER_VERSION.
+"""The render version guards: output that moves, or a default that shapes it, must come with a
+bump of RENDER_VERSION.
 
 The defaults (configuration, module constants, keyword defaults) are compared with those recorded
 for the current version in ``render_defaults.json`` (:mod:`tests.stylecore.render_defaults` says
-which, and how to record them). One small example pair is rendered with fixed settings and a 4x4 thumbnail of the result (mean of
-each block, RGB in [0, 1]) is compared with the one recorded for the current version. When this
-fails after a change to stylecore that changes output on purpose, bump
+which, and how to record them). One small example pair is rendered with fixed settings and a 4x4
+thumbnail of the result (mean of each block, RGB in [0, 1]) is compared with the one recorded for
+the current version. When this fails after a change to stylecore that changes output on purpose, bump
 ``stylecore.render_version.RENDER_VERSION`` and record the new thumbnail here (the failure prints
 it): every batch row rendered by the old code is then redone by the next rerun, as it must be.
 """
