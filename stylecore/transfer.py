@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.sparse
 
 from stylecore import fallbacks
 from stylecore.colour_transfer import colour_statistics_transfer
@@ -66,9 +65,7 @@ class TransferResult:
     style_image: np.ndarray
     content_labels: np.ndarray
     style_labels: np.ndarray
-    laplacian: scipy.sparse.csr_matrix
-    """The content photo's matting Laplacian at working size, as stage 2 used it."""
-    fallbacks: tuple[str, ...] = ()
+    fallbacks: tuple[str, ...]
     """What the transfer did instead of what was asked, one short sentence each (:mod:`stylecore.fallbacks`)."""
 
     def summary(self) -> dict[str, Any]:
@@ -160,7 +157,6 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
     return TransferResult(image=stage2, output=output, content_metadata=metadata, config=config, diagnostics=pair.diagnostics, history=history,
                           stages=stages, timings=timings, content_image=pair.content, style_image=pair.style,
                           content_labels=pair.content_labels, style_labels=pair.style_labels,
-                          laplacian=laplacian,
                           fallbacks=(*fallbacks.pair_fallbacks(pair.diagnostics, config), *layer_notes))
 
 
