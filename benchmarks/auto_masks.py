@@ -40,7 +40,6 @@ from stylecore.cli import add_config_arguments, config_from_arguments
 from stylecore.colour_transfer import colour_statistics_transfer
 from stylecore.config import TransferConfig
 from stylecore.extractors import FeatureExtractor, load_extractor
-from stylecore.laplacian import matting_laplacian
 from stylecore.masks import PALETTE, label_map_to_rgb, merge_specks, resize_labels
 from stylecore.metrics import METRIC_NAMES, evaluate_output, photorealism_energy, style_distance
 from stylecore.pair import PreparedPair, prepare_pair
@@ -186,9 +185,6 @@ def _overlaps(labels: np.ndarray, reference: np.ndarray, size: int | None = None
 def agreement(numbers: list[int], size: int, extractor: FeatureExtractor, chosen: list[str]) -> None:
     pairs = {number: prepare_pair(**pair_paths(number), long_side=size, min_segment_fraction=MIN_SEGMENT_FRACTION)
              for number in numbers}
-    laplacians = {number: matting_laplacian(pair.content, epsilon=TransferConfig().laplacian_epsilon,
-                                            radius=TransferConfig().laplacian_radius)
-                  for number, pair in pairs.items()}
     print(f"{'variant':40s} {'ARI median':>10s} {'mIoU median':>11s} {'segments':>8s} {'s/pair':>7s} "
           f"{'proxy style distance':>20s} {'proxy energy':>12s}")
     for name, matcher in VARIANTS.items():
@@ -205,7 +201,7 @@ def agreement(numbers: list[int], size: int, extractor: FeatureExtractor, chosen
             counts.append(len(np.unique(content_labels)))
             recoloured = colour_statistics_transfer(pair.content, pair.style, content_labels, style_labels)
             distances.append(style_distance(recoloured, pair.style, pair.content_labels, pair.style_labels))
-            energies.append(photorealism_energy(recoloured, pair.content, laplacian=laplacians[number]))
+            energies.append(photorealism_energy(recoloured, pair.content))
         print(f"{name:40s} {np.median(rand):10.3f} {np.median(iou):11.3f} {np.median(counts):8.1f} "
               f"{np.median(seconds):7.2f} {np.median(distances):20.2f} {np.median(energies):12.2e}", flush=True)
 
@@ -228,8 +224,7 @@ def transfers(numbers: list[int], arguments: argparse.Namespace, extractor: Feat
             result = transfer(**inputs, config=run_config, extractor=extractor)
             hand = hand or result
             scored = evaluate_output(result.image, hand.content_image, hand.style_image, hand.content_labels,
-                                     hand.style_labels, content_only_policy=config.content_only_policy,
-                                     laplacian=hand.laplacian)
+                                     hand.style_labels, content_only_policy=config.content_only_policy)
             scored.update(seconds=result.timings["total"], matching=result.timings["segment_matching"],
                           ari=(adjusted_rand_index(result.content_labels, hand.content_labels)
                                + adjusted_rand_index(result.style_labels, hand.style_labels)) / 2,

@@ -168,7 +168,7 @@ def full_size_scores(result, content_path: str) -> dict[str, float]:
         (width, height), Image.Resampling.BICUBIC)) for channel in range(3)], axis=2)
     return {"median_delta_e": float(np.median(delta_e)),
             "tile_energy": tile_energy(unrounded), "tile_energy_8bit": tile_energy(output),
-            "working_energy": photorealism_energy(result.image, result.content_image, laplacian=result.laplacian),
+            "working_energy": photorealism_energy(result.image, result.content_image),
             "ssim_output": structural_similarity(output, content),
             "ssim_bicubic": structural_similarity(np.clip(bicubic, 0.0, 1.0), content)}
 

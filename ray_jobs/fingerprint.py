@@ -25,7 +25,8 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from ray_jobs.manifest import PATH_COLUMNS, ManifestEntry
+from ray_jobs.manifest import ManifestEntry
+from ray_jobs.manifest_format import PATH_COLUMNS
 from stylecore.config import TransferConfig
 from stylecore.errors import StorageError
 from stylecore.render_version import RENDER_VERSION

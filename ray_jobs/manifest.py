@@ -46,14 +46,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ray_jobs.errors import ManifestError, one_line
+from ray_jobs.manifest_format import COLUMNS, FORMATS, PATH_COLUMNS, REQUIRED_COLUMNS
 from stylecore.config import TransferConfig
 from stylecore.errors import StorageError
 from stylecore.storage import join, read_bytes
 
-REQUIRED_COLUMNS = ("id", "content", "style")
-PATH_COLUMNS = ("content", "style", "content_mask", "style_mask")
-COLUMNS = ("id", *PATH_COLUMNS, "config")
-FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 

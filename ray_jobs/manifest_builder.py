@@ -48,7 +48,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ray_jobs.errors import ManifestError
-from ray_jobs.manifest import COLUMNS, FORMATS
+from ray_jobs.manifest_format import COLUMNS, FORMATS
 from stylecore.atomic import atomic_path
 from stylecore.config import TransferConfig
 

@@ -55,6 +55,7 @@ def result_columns(result: TransferResult) -> Record:
         "mask_diagnostics_json": json.dumps(diagnostics.to_dict(), sort_keys=True),
         "matched_labels": list(diagnostics.matched), "content_only_labels": list(diagnostics.content_only),
         "style_only_labels": list(diagnostics.style_only), "automatic_masks": diagnostics.automatic,
+        "fallbacks": list(result.fallbacks),
         "timings_json": json.dumps(result.timings, sort_keys=True),
     }
     for stage in result.stages:
@@ -69,13 +70,12 @@ def metric_columns(result: TransferResult) -> Record:
     """Per-row quality metrics, one entry per :data:`ray_jobs.schema.METRIC_FIELDS` column.
 
     The result is scored beside its two references, the content photo and the per-segment
-    colour-statistics transfer, all against the Laplacian the transfer already built, at the
-    working size (``working_height`` x ``working_width``), not the output size.
+    colour-statistics transfer, at the working size (``working_height`` x ``working_width``), not
+    the output size.
     """
     scores = evaluate_with_references(result.image, result.content_image, result.style_image,
                                       result.content_labels, result.style_labels,
-                                      content_only_policy=result.config.content_only_policy,
-                                      laplacian=result.laplacian)
+                                      content_only_policy=result.config.content_only_policy)
     columns: Record = {}
     for subject, values in scores.items():
         columns.update({metric_column(subject, metric): value for metric, value in values.items()})

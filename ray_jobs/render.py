@@ -165,10 +165,19 @@ def _entries(arguments: argparse.Namespace) -> list[ManifestEntry]:
     return entries[:limit]
 
 
+TOKEN_NOTICE = "Token authentication is enabled"
+"""The start of the warning Ray logs when it turns token authentication on by itself (a token in
+``~/.ray/auth_token`` and ``RAY_AUTH_MODE`` unset): news about Ray's set-up, not the job's, and a
+safe state, so it is kept off the job's console. The warning that authentication is *disabled*
+is left alone."""
+
+
 def _connect(address: str | None) -> None:
     # Without an address Ray would join the latest cluster `ray start` left on this machine, which
     # may be someone else's: "local" starts a new one, as the help says.
     address = address or os.environ.get("RAY_ADDRESS") or "local"
+    logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(
+        lambda record: not record.getMessage().startswith(TOKEN_NOTICE))
     try:
         ray.init(address=address, logging_level=logging.WARNING)
     except ConnectionError as error:

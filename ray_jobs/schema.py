@@ -98,6 +98,10 @@ _MASK_FIELDS = [
     _field("style_only_labels", pa.list_(pa.string()), "labels only in the style mask (ignored)"),
     _field("automatic_masks", pa.bool_(), "true when the segments were matched automatically "
            "(stylecore.segment_matching) rather than read from mask files; null on error"),
+    _field("fallbacks", pa.list_(pa.string()), "what the transfer did instead of what was asked, one short "
+           "sentence each (stylecore.fallbacks): masks sharing no label, automatic masks, a segment dropped as "
+           "too small, a content-only segment styled by the whole style photo, a segment left out of a layer's "
+           "style term; empty when none; null on error"),
     *[_field(f"automatic_{side}_mask_path", pa.string(), f"the automatic {side} label map as a colour-coded mask "
              f"PNG, relative to the output folder: masks/<id>-{side}.png; null unless automatic_masks")
       for side in ("content", "style")],

@@ -11,7 +11,8 @@ import takes seconds, is imported. The content photo, which may be 24 MP, is dec
 and handed to the transfer as its pixels (its ICC profile and EXIF are read from the file's
 header for the output); the style photo and the masks, needed at the working size only, are
 decoded again by the transfer (a fraction of a second at 700 px).
-TensorFlow's C++ start-up lines, which no log level silences, are kept off stderr.
+TensorFlow's C++ start-up lines, which no log level silences, are kept off stderr; every fallback
+the transfer took (:mod:`stylecore.fallbacks`) is one line there, starting ``note: ``.
 """
 
 from __future__ import annotations
@@ -164,6 +165,8 @@ def _run_transfer(arguments: argparse.Namespace) -> None:
     extractor = load_extractor(config.extractor, weights=arguments.weights, seed=config.seed)
     result = transfer(*pair, config=config, extractor=extractor,
                       progress=None if arguments.quiet else _print_progress)
+    for note in result.fallbacks:  # what was done instead of what was asked: never silently
+        print(f"note: {note}", file=sys.stderr)
     write_image(arguments.output, result.output, read_metadata(arguments.content), jpeg_quality=arguments.jpeg_quality)
     saved_masks = _save_masks(arguments.output, result) if arguments.save_masks else None
     sidecar = {"version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -78,6 +78,10 @@ class MaskDiagnostics:
     """Fraction of the working-size pixels relabelled by speck merging."""
     labels: tuple[str, ...]
     """Palette names present after cleaning."""
+    dropped_labels: tuple[str, ...] = ()
+    """Palette names the snapped mask had at working size that speck merging removed: segments
+    every piece of which was under ``min_segment_fraction`` of the image (a fallback,
+    :mod:`stylecore.fallbacks`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -233,10 +237,12 @@ def clean_label_map(mask_rgb: np.ndarray, *, photo_shape: tuple[int, int], worki
     resized = resize_labels(labels, working_shape)
     min_pixels = max(1, int(round(min_segment_fraction * resized.size)))
     cleaned, specks, relabelled = merge_specks(resized, min_pixels)
+    kept = label_names(cleaned)
     diagnostics = MaskDiagnostics(
         source_shape=tuple(mask_rgb.shape[:2]), photo_shape=tuple(photo_shape),
         distinct_colours=distinct, snapped_fraction=snapped_fraction, dropped_specks=specks,
-        dropped_fraction=relabelled / cleaned.size, labels=label_names(cleaned))
+        dropped_fraction=relabelled / cleaned.size, labels=kept,
+        dropped_labels=tuple(label for label in label_names(resized) if label not in kept))
     return cleaned, diagnostics
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse
 import tensorflow as tf
 
-from stylecore import losses
+from stylecore import fallbacks, losses
 from stylecore.config import TransferConfig
 from stylecore.architectures import LayerChoice
 from stylecore.extractors import FeatureExtractor
@@ -77,6 +77,21 @@ def _segment_positions(mask: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
     flat = mask.ravel()
     positions = np.flatnonzero(flat > 0)
     return tf.constant(positions, tf.int32), tf.constant(flat[positions], tf.float32)
+
+
+def _left_out(label: str, content_mask: np.ndarray, style_mask: np.ndarray | None) -> bool:
+    """Whether segment ``label`` covers no position of a layer's grid, (h, w) masks, on either side.
+
+    A segment can vanish from a stage's labels (a sliver resized to the coarse stage) or from a
+    deep layer's grid; its Gram there would be 0 / 0 and the loss NaN. It drops out of that
+    layer's term instead, said aloud (:mod:`stylecore.fallbacks`).
+    """
+    empty = [f"the {side} photo's {mask.shape[0]}x{mask.shape[1]}" for side, mask in
+             (("content", content_mask), ("style", style_mask)) if mask is not None and not mask.any()]
+    if empty:
+        fallbacks.record(f"segment {label} covers no position of {' or '.join(empty)} feature grid: "
+                         "left out of that layer's style term")
+    return bool(empty)
 
 
 def _global_gram_energy(features: tf.Tensor) -> float:
@@ -134,14 +149,15 @@ class StageObjective:
         style_flat = tf.reshape(style_features, (-1, style_features.shape[-1]))
         targets = []
         for index, label in enumerate(styled):
-            if label in pairing.matched:
-                positions, values = _segment_positions(style_masks[..., pairing.matched.index(label)])
-                target = losses.gram_matrix(tf.gather(style_flat, positions), values)
-            else:
-                target = losses.gram_matrix(style_flat)
-            positions, values = _segment_positions(content_masks[..., index])
-            if positions.shape[0] == 0:
+            style_mask = style_masks[..., pairing.matched.index(label)] if label in pairing.matched else None
+            if _left_out(label, content_masks[..., index], style_mask):
                 continue
+            if style_mask is None:
+                target = losses.gram_matrix(style_flat)
+            else:
+                positions, values = _segment_positions(style_mask)
+                target = losses.gram_matrix(tf.gather(style_flat, positions), values)
+            positions, values = _segment_positions(content_masks[..., index])
             targets.append(SegmentTarget(positions, values, target,
                                          tf.constant(content_masks[..., index].mean(), tf.float32)))
         return targets

@@ -7,10 +7,14 @@ cannot serve: it changes on releases that leave output alone, and not between co
 Maintained by hand: bump :data:`RENDER_VERSION` in the same commit as any change that may change
 the output pixels for the same inputs, configuration and weights (a loss, an optimiser setting,
 mask cleaning, image loading or resizing, initialisation). ``tests/stylecore/test_render_version.py``
-guards it: it renders one small example pair and compares a thumbnail of the result with the one
-recorded for the current version; output that moved without a bump fails there, with a message
-saying to bump the version and record the new thumbnail. Changes below its tolerance (float
-round-off between machines) do not count as changes.
+guards it twice: it renders one small example pair and compares a thumbnail of the result with the
+one recorded for the current version, and it compares every default that may shape output (the
+configuration's, the modules' constants, keyword defaults; :mod:`tests.stylecore.render_defaults`)
+with those recorded beside the version in ``tests/stylecore/render_defaults.json``, which catches
+what 3 iterations at 64 px cannot show (the L-BFGS history, the automatic masks' settings). Either
+failure says what moved and how to record the new state (``python -m tests.stylecore.render_defaults``
+rewrites the JSON). Thumbnail changes below its tolerance (float round-off between machines) do not
+count as changes.
 """
 
 RENDER_VERSION = 5

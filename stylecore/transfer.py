@@ -20,8 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.sparse
 
+from stylecore import fallbacks
 from stylecore.colour_transfer import colour_statistics_transfer
 from stylecore.config import TransferConfig
 from stylecore.errors import OptimisationError
@@ -66,15 +66,15 @@ class TransferResult:
     style_image: np.ndarray
     content_labels: np.ndarray
     style_labels: np.ndarray
-    laplacian: scipy.sparse.csr_matrix
-    """The content photo's matting Laplacian at working size, as stage 2 used it."""
+    fallbacks: tuple[str, ...]
+    """What the transfer did instead of what was asked, one short sentence each (:mod:`stylecore.fallbacks`)."""
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready record of the configuration, mask diagnostics, stages and timings."""
         return {"config": self.config.to_dict(), "config_hash": self.config.config_hash(),
                 "working_shape": list(self.image.shape[:2]), "output_shape": list(self.output.shape[:2]),
-                "diagnostics": self.diagnostics.to_dict(), "stages": self.stages,
-                "timings": self.timings}
+                "diagnostics": self.diagnostics.to_dict(), "fallbacks": list(self.fallbacks),
+                "stages": self.stages, "timings": self.timings}
 
 
 def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource | None = None,
@@ -141,12 +141,13 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
         return outcome.image
 
     coarse = pair.resized(round(config.size * config.coarse_scale)) if config.coarse_scale < 1.0 else pair
-    stage1 = run_stage(1, coarse, initial_image(coarse, config), config.stage1_iterations)
-    laplacian_started = time.perf_counter()
-    laplacian = matting_laplacian(pair.content, epsilon=config.laplacian_epsilon, radius=config.laplacian_radius)
-    timings["laplacian"] = time.perf_counter() - laplacian_started
-    stage2 = run_stage(2, pair, resize_image(stage1, pair.content.shape[:2]), config.stage2_iterations,
-                       laplacian=laplacian)
+    with fallbacks.collecting() as layer_notes:
+        stage1 = run_stage(1, coarse, initial_image(coarse, config), config.stage1_iterations)
+        laplacian_started = time.perf_counter()
+        laplacian = matting_laplacian(pair.content, epsilon=config.laplacian_epsilon, radius=config.laplacian_radius)
+        timings["laplacian"] = time.perf_counter() - laplacian_started
+        stage2 = run_stage(2, pair, resize_image(stage1, pair.content.shape[:2]), config.stage2_iterations,
+                           laplacian=laplacian)
     if config.finish == "local_affine":
         stage2 = local_affine_smoothing(pair.content, stage2, radius=config.affine_radius,
                                         epsilon=config.affine_epsilon)
@@ -157,7 +158,7 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
     return TransferResult(image=stage2, output=output, content_metadata=metadata, config=config, diagnostics=pair.diagnostics, history=history,
                           stages=stages, timings=timings, content_image=pair.content, style_image=pair.style,
                           content_labels=pair.content_labels, style_labels=pair.style_labels,
-                          laplacian=laplacian)
+                          fallbacks=(*fallbacks.pair_fallbacks(pair.diagnostics, config), *layer_notes))
 
 
 def output_image(result: np.ndarray, content: np.ndarray, content_photo: np.ndarray, config: TransferConfig, *,

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -27,6 +28,7 @@ from conftest import example_pair_paths
 from PIL import Image
 
 import stylecore
+from ray_jobs.devices import configure_tensorflow
 from ray_jobs.errors import JobError
 from ray_jobs.fingerprint import file_sha256
 from ray_jobs.job import JobOptions, JobSummary, run_job
@@ -145,6 +147,7 @@ def test_rows_record_inputs_configuration_losses_and_worker(first_run, data_root
     assert len(pair01["matched_labels"]) >= 2 and pair02["matched_labels"][0] == "blue"
     assert not pair01["automatic_masks"] and pair01["automatic_content_mask_path"] is None
     assert pair02["automatic_masks"] and json.loads(pair02["mask_diagnostics_json"])["automatic"]
+    assert pair02["fallbacks"][0].startswith("automatic masks used") and rows["corrupt"]["fallbacks"] is None
     masks = {side: read_mask(first_run[3] / pair02[f"automatic_{side}_mask_path"]) for side in ("content", "style")}
     assert masks["content"].shape[:2] == (pair02["working_height"], pair02["working_width"])
     for mask in masks.values():
@@ -295,3 +298,35 @@ def test_workers_that_cannot_load_their_weights_stop_the_job_before_any_row(ray_
     with pytest.raises(JobError, match="^the workers cannot start: SqueezeNet weights not found"):
         run(manifest, data_root, tmp_path / "output", weights=str(tmp_path / "absent.h5"))
     assert not (tmp_path / "output" / "metadata").exists()
+
+
+@numba.njit(parallel=True)
+def thread_ids(count: int) -> np.ndarray:
+    """The numba thread that ran each of ``count`` iterations of a parallel loop."""
+    ids = np.empty(count, np.int64)
+    for index in numba.prange(count):
+        ids[index] = numba.get_thread_id()
+    return ids
+
+
+@ray.remote(num_cpus=1)
+class Probe:
+    """A 1-CPU actor, set up as the job's workers are (``cpu_threads``) or left as numba starts."""
+
+    def __init__(self, cpu_threads: int | None) -> None:
+        self.device = configure_tensorflow(cpu_threads=cpu_threads, gpu_ids=[]) if cpu_threads else None
+
+    def threads_used(self) -> int:
+        """Distinct threads of a parallel kernel, run as an actor method after set-up."""
+        return len(set(thread_ids(200_000).tolist()))
+
+    def numba_threads(self) -> int | None:
+        return None if self.device is None else self.device.numba_threads
+
+
+def test_a_one_cpu_actors_numba_kernels_run_on_one_thread(ray_session):
+    configured, unconfigured = Probe.remote(1), Probe.remote(None)
+    assert ray.get(configured.numba_threads.remote()) == 1
+    assert ray.get(configured.threads_used.remote()) == 1
+    # Without the set-up numba starts a thread per core of the machine (2 or more here), and uses them.
+    assert ray.get(unconfigured.threads_used.remote()) > 1

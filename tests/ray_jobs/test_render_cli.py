@@ -4,13 +4,15 @@ status 2 before Ray starts. (A full run through the command line is in test_job.
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
+import textwrap
 
 import pytest
 import ray
 
-from ray_jobs.render import main
+from ray_jobs.render import TOKEN_NOTICE, main
 from stylecore.config import TransferConfig
 
 
@@ -51,3 +53,24 @@ def test_a_malformed_manifest_is_refused_with_its_line_and_no_traceback(tmp_path
     assert lines == [f"error: {manifest}, line 4: duplicate id 'a' (first used on line 2)."]
     assert "Traceback" not in finished.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_rays_token_authentication_notice_is_kept_off_the_jobs_console(tmp_path):
+    # A token and no RAY_AUTH_MODE: Ray turns token authentication on for a new local cluster and says so.
+    environment = {name: value for name, value in os.environ.items() if name not in ("RAY_AUTH_MODE", "RAY_ADDRESS")}
+    environment["RAY_AUTH_TOKEN"] = "0123456789abcdef" * 4
+    script = textwrap.dedent("""
+        import logging, sys
+        import ray
+        from ray_jobs.render import _connect
+        if sys.argv[1] == "plain":
+            ray.init(address="local", logging_level=logging.WARNING)
+        else:
+            _connect(None)
+        print("connected", ray.is_initialized())
+        """)
+    started = {way: subprocess.run([sys.executable, "-c", script, way], capture_output=True, text=True,
+                                   timeout=180, env=environment) for way in ("plain", "job")}
+    assert "connected True" in started["plain"].stdout and TOKEN_NOTICE in started["plain"].stderr
+    assert "connected True" in started["job"].stdout and TOKEN_NOTICE not in started["job"].stderr, \
+        started["job"].stderr

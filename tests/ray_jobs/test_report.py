@@ -25,7 +25,6 @@ from ray_jobs.schema import METADATA_SCHEMA, SCHEMA_VERSION, metric_column
 from stylecore.colour_transfer import colour_statistics_transfer
 from stylecore.images import to_uint8
 from stylecore.output import write_image
-from stylecore.laplacian import matting_laplacian
 from stylecore.masks import PALETTE, label_map_to_rgb
 from stylecore.metrics import METRIC_NAMES, evaluate_output
 from tests.conftest import example_pair_paths
@@ -51,11 +50,9 @@ def rendered_record(row_id: str, number: int, index: int, run_dir: Path, example
     reference = colour_statistics_transfer(pair.content, pair.style, pair.content_labels, pair.style_labels)
     output = 0.5 * pair.content + 0.5 * reference
     write_image(run_dir / "images" / f"{row_id}.png", to_uint8(output))
-    laplacian = matting_laplacian(pair.content)
     metrics = {}
     for subject, image in zip(SUBJECTS, (output, pair.content, reference), strict=True):
-        scores = evaluate_output(image, pair.content, pair.style, pair.content_labels, pair.style_labels,
-                                 laplacian=laplacian)
+        scores = evaluate_output(image, pair.content, pair.style, pair.content_labels, pair.style_labels)
         metrics.update({metric_column(subject, name): value for name, value in scores.items()})
     paths = {f"{name}_path": str(path) for name, path in example_pair_paths(number).items()}
     return record(row_id, LATEST_RUN, "ok", index, output_path=f"images/{row_id}.png", **paths, **metrics)

@@ -131,32 +131,52 @@ def test_luma_uses_rec601_weights():
 
 # --- photorealism energy ---------------------------------------------------------------------------
 
+def quadratic_form_energy(output, content, *, epsilon=1e-7):
+    """sum_c V_c^T L V_c / (H W), L built by pymatting: the definition, accurate where L's windows are
+    well conditioned."""
+    pixels = output.reshape(-1, 3).astype(np.float64)
+    return float(np.sum(pixels * (matting_laplacian(content, epsilon=epsilon) @ pixels)) / len(pixels))
+
+
 def test_content_and_its_affine_recolouring_have_near_zero_energy(example_pair):
     content = example_pair(9, 64).content
-    laplacian = matting_laplacian(content)
     noisy = np.clip(content + np.random.default_rng(0).normal(0.0, 0.05, content.shape), 0.0, 1.0)
     # For V = A I + b exactly, each window's energy is at most epsilon * ||A||_F^2 (Levin et al. eq. 5),
     # so about 3e-7 per pixel for the content itself (A = identity, epsilon = 1e-7).
-    assert 0.0 <= photorealism_energy(content, content, laplacian=laplacian) < 4e-7
-    assert 0.0 <= photorealism_energy(affine_recolouring(content), content, laplacian=laplacian) < 4e-7
-    assert photorealism_energy(noisy, content, laplacian=laplacian) > 1e-2
+    assert 0.0 <= photorealism_energy(content, content) < 4e-7
+    assert 0.0 <= photorealism_energy(affine_recolouring(content), content) < 4e-7
+    assert photorealism_energy(noisy, content) > 1e-2
 
 
-def test_constant_image_has_zero_energy_and_laplacian_is_built_when_not_given(example_pair):
+@pytest.mark.parametrize("number", [38, 56])
+def test_the_content_photos_own_energy_is_tiny_and_not_negative_where_the_quadratic_form_went_negative(
+        example_pair, number):
+    # At 500 px the quadratic form V^T L V gave -8.8e-7 (pair 38) and -4.4e-6 (pair 56): L inverts
+    # window covariances as small as epsilon / 9, and the form subtracts numbers of order 1.
+    content = example_pair(number, 500).content
+    assert 0.0 <= photorealism_energy(content, content) < 4e-7
+
+
+def test_the_energy_is_the_laplacians_quadratic_form(example_pair):
+    rng = np.random.default_rng(5)
+    content, output = rng.uniform(size=(20, 30, 3)), rng.uniform(size=(20, 30, 3))
+    assert photorealism_energy(output, content, epsilon=1e-3) == pytest.approx(
+        quadratic_form_energy(output, content, epsilon=1e-3), rel=1e-12)
+    pair = example_pair(9, 64)
+    reference = colour_statistics_transfer(pair.content, pair.style, pair.content_labels, pair.style_labels)
+    assert photorealism_energy(reference, pair.content) == pytest.approx(
+        quadratic_form_energy(reference, pair.content), rel=1e-6)
+    grey = np.full_like(pair.content, 0.5)
+    assert photorealism_energy(grey, pair.content) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_radius_widens_the_windows_and_images_of_other_shapes_are_rejected(example_pair):
     content = example_pair(9, 64).content
-    grey = np.full_like(content, 0.5)
-    assert photorealism_energy(grey, content) == pytest.approx(0.0, abs=1e-9)
     shuffled = np.random.default_rng(0).permutation(content.reshape(-1, 3)).reshape(content.shape)
-    built = photorealism_energy(shuffled, content, epsilon=1e-7, radius=1)
-    assert built == pytest.approx(photorealism_energy(shuffled, content, laplacian=matting_laplacian(content)),
-                                  rel=1e-12)
-    assert built > 1e-2
-
-
-def test_laplacian_of_the_wrong_size_is_rejected(example_pair):
-    content = example_pair(9, 64).content
-    with pytest.raises(ValueError, match="does not fit"):
-        photorealism_energy(content[1:], content[1:], laplacian=matting_laplacian(content))
+    # More pixels per window for the same 12 coefficients: the fit leaves more of a shuffle unexplained.
+    assert photorealism_energy(shuffled, content, radius=2) > photorealism_energy(shuffled, content, radius=1) > 1e-2
+    with pytest.raises(ValueError, match="must both be"):
+        photorealism_energy(content[1:], content)
 
 
 # --- all together ----------------------------------------------------------------------------------
@@ -172,13 +192,11 @@ def test_evaluate_output_of_the_content_against_itself(example_pair):
 
 def test_evaluate_output_ranks_content_reference_and_noise(example_pair):
     pair = example_pair(55, 64)
-    laplacian = matting_laplacian(pair.content)
     reference = colour_statistics_transfer(pair.content, pair.style, pair.content_labels, pair.style_labels)
     noisy = np.clip(reference + np.random.default_rng(0).normal(0.0, 0.05, reference.shape), 0.0, 1.0)
 
     def scores(image):
-        return evaluate_output(image, pair.content, pair.style, pair.content_labels, pair.style_labels,
-                               laplacian=laplacian)
+        return evaluate_output(image, pair.content, pair.style, pair.content_labels, pair.style_labels)
 
     content_scores, reference_scores, noisy_scores = scores(pair.content), scores(reference), scores(noisy)
     assert reference_scores["style_distance"] < content_scores["style_distance"]

@@ -1,13 +1,18 @@
-"""The render version guard: output that moves must come with a bump of RENDER_VERSION.
+"""The render version guards: output that moves, or a default that shapes it, must come with a
+bump of RENDER_VERSION.
 
-One small example pair is rendered with fixed settings and a 4x4 thumbnail of the result (mean of
-each block, RGB in [0, 1]) is compared with the one recorded for the current version. When this
-fails after a change to stylecore that changes output on purpose, bump
+The defaults (configuration, module constants, keyword defaults) are compared with those recorded
+for the current version in ``render_defaults.json`` (:mod:`tests.stylecore.render_defaults` says
+which, and how to record them). One small example pair is rendered with fixed settings and a 4x4
+thumbnail of the result (mean of each block, RGB in [0, 1]) is compared with the one recorded for
+the current version. When this fails after a change to stylecore that changes output on purpose, bump
 ``stylecore.render_version.RENDER_VERSION`` and record the new thumbnail here (the failure prints
 it): every batch row rendered by the old code is then redone by the next rerun, as it must be.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 from conftest import example_pair_paths
@@ -16,6 +21,7 @@ from stylecore.config import TransferConfig
 from stylecore.extractors import load_extractor
 from stylecore.render_version import RENDER_VERSION
 from stylecore.transfer import transfer
+from tests.stylecore.render_defaults import RECORD, output_defaults
 
 CONFIG = TransferConfig(size=64, coarse_scale=1.0, stage1_iterations=3, stage2_iterations=3)
 TOLERANCE = 0.01
@@ -67,3 +73,34 @@ def test_the_output_is_the_one_recorded_for_the_current_render_version():
     assert difference <= TOLERANCE, (
         f"the output changed (largest thumbnail difference {difference:.3f}) but RENDER_VERSION is still "
         f"{RENDER_VERSION}: bump it and record this thumbnail: {np.round(measured, 3).tolist()}")
+
+
+def changed_defaults(recorded: dict, current: dict) -> list[str]:
+    """``name: recorded -> current`` for every default that differs, was added or was removed."""
+    return [f"{name}: {recorded.get(name, '(none)')} -> {current.get(name, '(none)')}"
+            for name in sorted(recorded.keys() | current.keys()) if recorded.get(name) != current.get(name)]
+
+
+def test_the_defaults_that_shape_output_are_the_ones_recorded_for_the_current_render_version():
+    recorded = json.loads(RECORD.read_text(encoding="utf-8"))
+    assert recorded["render_version"] == RENDER_VERSION, (
+        f"RENDER_VERSION is {RENDER_VERSION} but {RECORD.name} holds the defaults of version "
+        f"{recorded['render_version']}: record them with python -m tests.stylecore.render_defaults")
+    changed = changed_defaults(recorded["defaults"], output_defaults())
+    assert not changed, (
+        f"defaults that may change output changed while RENDER_VERSION is still {RENDER_VERSION}: "
+        f"{'; '.join(changed)}. Bump RENDER_VERSION and record them with python -m tests.stylecore.render_defaults "
+        "(record without a bump only when no output pixel can change, e.g. a new option whose default keeps the "
+        "old behaviour)")
+
+
+def test_the_defaults_guard_sees_the_optimisers_history_and_automatic_masks(monkeypatch):
+    from stylecore import optimise, segment_matching
+
+    before = output_defaults()
+    monkeypatch.setattr(optimise, "HISTORY_SIZE", optimise.HISTORY_SIZE * 2)
+    monkeypatch.setattr(segment_matching, "GROUP_WEIGHTS", {**segment_matching.GROUP_WEIGHTS, "colour": 0.5})
+    changed = changed_defaults(before, output_defaults())
+    assert [entry.split(":")[0] for entry in changed] == ["stylecore.optimise.HISTORY_SIZE",
+                                                         "stylecore.segment_matching.GROUP_WEIGHTS"]
+    assert before["TransferConfig.photorealism_weight"] == TransferConfig().photorealism_weight
