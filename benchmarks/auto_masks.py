@@ -130,6 +130,15 @@ def _relabelled(labels: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
     return lookup[labels]
 
 
+def one_side(iterations: int) -> Matcher:
+    """The content's hand mask given, the style's found from it (:func:`segment_matching.one_side_pair`)."""
+    def match(pair: PreparedPair, extractor: FeatureExtractor) -> tuple[np.ndarray, np.ndarray]:
+        found = segment_matching.one_side_pair(pair, extractor, find="style", min_segment_fraction=MIN_SEGMENT_FRACTION,
+                                               iterations=iterations)
+        return found.content_labels, found.style_labels
+    return match
+
+
 def one_segment(pair: PreparedPair, extractor: FeatureExtractor) -> tuple[np.ndarray, np.ndarray]:
     """``auto_masks=off``: the whole of each photo is one segment."""
     return np.zeros_like(pair.content_labels), np.zeros_like(pair.style_labels)
@@ -140,6 +149,10 @@ COLOUR = {"features": 1.0, "colour": 0.5, "position": 0.5}
 VARIANTS: dict[str, Matcher] = {
     "hand masks (reference)": hand_masks,
     "one segment (auto_masks=off)": one_segment,
+    f"one side labelled: content hand mask, style found ({segment_matching.ADAPT_ITERATIONS} steps, default)":
+        one_side(segment_matching.ADAPT_ITERATIONS),
+    "one side labelled, nearest labelled group mean (no steps)": one_side(0),
+    "one side labelled, 10 steps": one_side(10),
     "hand regions, matched automatically (ceiling)": hand_regions_matched,
     f"joint k-means, k={DEFAULT} (default)": joint_kmeans(DEFAULT),
     **{f"joint, k={count}": joint_kmeans(count) for count in (2, 3, 4, 5, 7) if count != DEFAULT},
@@ -212,19 +225,23 @@ def agreement(numbers: list[int], size: int, extractor: FeatureExtractor, chosen
 
 def transfers(numbers: list[int], arguments: argparse.Namespace, extractor: FeatureExtractor) -> None:
     config = config_from_arguments(arguments)
-    counts = [int(text) for text in arguments.segments.split(",")]
+    counts = [int(text) for text in arguments.segments.split(",") if text]
     print(f"configuration {config.config_hash()}: size {config.size}, iterations "
           f"{config.stage1_iterations}+{config.stage2_iterations}; automatic with at most {counts} segments")
     runs = {"hand": config, **{f"automatic k={count}": config.replace(auto_masks="on", auto_mask_segments=count)
                                for count in counts}}
     if arguments.ceiling:
         runs["ceiling"] = config
+    if arguments.one_side:
+        runs["one side"] = config
     scores: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
     for number in numbers:
         paths = pair_paths(number)
         hand = None
         for name, run_config in runs.items():
             inputs = _ceiling_inputs(paths, config, extractor) if name == "ceiling" else paths
+            if name == "one side":
+                inputs = {key: path for key, path in paths.items() if key != "style_mask"}
             result = transfer(**inputs, config=run_config, extractor=extractor)
             hand = hand or result
             scored = evaluate_output(result.image, hand.content_image, hand.style_image, hand.content_labels,
@@ -267,7 +284,9 @@ def main() -> None:
     mode.add_argument("--agreement", action="store_true", help="compare matching variants with the hand masks")
     mode.add_argument("--transfer", action="store_true", help="transfer with hand and automatic masks, and score")
     parser.add_argument("--segments", default=str(TransferConfig().auto_mask_segments),
-                        help="with --transfer: comma-separated auto_mask_segments to run")
+                        help="with --transfer: comma-separated auto_mask_segments to run (empty: no automatic run)")
+    parser.add_argument("--one-side", action="store_true", help="with --transfer: also transfer with the content's "
+                        "hand mask only, the style's found from it (segment_matching.one_side_pair)")
     parser.add_argument("--ceiling", action="store_true", help="with --transfer: also transfer with the hand "
                         "masks' regions matched automatically (hand_regions_matched)")
     parser.add_argument("--variants", nargs="*", default=[], help="with --agreement: only variants whose name "

@@ -18,7 +18,7 @@ from stylecore.architectures import layer_choice, minimum_input_side
 from stylecore.config import TransferConfig
 from stylecore.errors import InputImageError
 from stylecore.images import check_photo_size, probe_image, read_photo, resize_image, working_shape
-from stylecore.masks import (PairDiagnostics, check_mask_shape, clean_label_map, pair_segments, read_mask,
+from stylecore.masks import (PALETTE_NAMES, PairDiagnostics, check_mask_shape, clean_label_map, pair_segments, read_mask,
                              resize_labels)
 
 ImageSource = str | os.PathLike[str] | np.ndarray
@@ -34,6 +34,8 @@ class PreparedPair:
     content_labels: np.ndarray
     style_labels: np.ndarray
     diagnostics: PairDiagnostics
+    label_names: tuple[str, ...] = PALETTE_NAMES
+    """The name of each label value of both maps: the palette's, or a dataset's (:mod:`stylecore.label_maps`)."""
 
     def resized(self, long_side: int) -> PreparedPair:
         """The same pair with both photos (and their labels) rescaled to ``long_side``."""
@@ -65,9 +67,21 @@ def _mask(source: ImageSource, role: str, max_pixels: int) -> np.ndarray:
     return source if isinstance(source, np.ndarray) else read_mask(source, what=role, max_pixels=max_pixels)
 
 
-def _check_mask_pairing(content_mask: ImageSource | None, style_mask: ImageSource | None) -> None:
-    if (content_mask is None) != (style_mask is None):
-        raise InputImageError("give both a content mask and a style mask, or neither")
+def masks_to_find(content_mask: ImageSource | None, style_mask: ImageSource | None, auto_masks: str) -> str:
+    """Which label maps automatic segment matching must find: "", "content", "style" or "both".
+
+    A missing side is found from the labelled one (:func:`stylecore.segment_matching.one_side_pair`)
+    unless ``auto_masks`` is "off", which refuses one mask without the other: with no automatic
+    matching there is nothing to pair the labelled photo's segments with.
+    """
+    missing = [role for role, mask in (("content", content_mask), ("style", style_mask)) if mask is None]
+    if auto_masks == "off" and len(missing) == 1:
+        raise InputImageError(f"the pair has a {'style' if missing == ['content'] else 'content'} mask but no "
+                              f"{missing[0]} mask, which auto_masks off cannot find; give both masks or set "
+                              "auto_masks to when_missing")
+    if auto_masks == "off" or not missing:
+        return ""
+    return "both" if len(missing) == 2 else missing[0]
 
 
 def _shape(source: ImageSource, role: str, max_pixels: int) -> tuple[int, int]:
@@ -82,7 +96,7 @@ def probe_pair(content: ImageSource, style: ImageSource, content_mask: ImageSour
 
     Raises :class:`InputImageError` with one sentence; decodes nothing and needs no network.
     """
-    _check_mask_pairing(content_mask, style_mask)
+    masks_to_find(content_mask, style_mask, config.auto_masks)
     for role, photo, mask in (("content", content, content_mask), ("style", style, style_mask)):
         photo_name = _name(f"{role} photo", photo)
         photo_shape = _shape(photo, f"{role} photo", config.max_image_pixels)
@@ -114,26 +128,24 @@ def check_stage_shape(shape: tuple[int, int], config: TransferConfig, *, what: s
 def prepare_pair(content: ImageSource, style: ImageSource, content_mask: ImageSource | None = None,
                  style_mask: ImageSource | None = None, *, long_side: int, min_segment_fraction: float,
                  max_pixels: int = TransferConfig.max_image_pixels) -> PreparedPair:
-    """Load, resize and clean a pair. Both masks or neither: no masks means one segment each side.
+    """Load, resize and clean a pair. A side without a mask is one segment, label 0, until automatic
+    segment matching (:mod:`stylecore.segment_matching`) finds its labels.
 
     Photos and masks are read with ``max_pixels`` as their limit (see :mod:`stylecore.images`).
     """
-    _check_mask_pairing(content_mask, style_mask)
     content_photo, style_photo = _photo(content, "content photo", max_pixels), _photo(style, "style photo", max_pixels)
-    content_shape = working_shape(*content_photo.shape[:2], long_side)
-    style_shape = working_shape(*style_photo.shape[:2], long_side)
-    if content_mask is None:
-        content_labels = np.zeros(content_shape, np.uint8)
-        style_labels = np.zeros(style_shape, np.uint8)
-        content_diagnostics = style_diagnostics = None
-    else:
-        content_labels, content_diagnostics = clean_label_map(
-            _mask(content_mask, "content mask", max_pixels), photo_shape=content_photo.shape[:2], working_shape=content_shape,
-            min_segment_fraction=min_segment_fraction, what=_name("content mask", content_mask))
-        style_labels, style_diagnostics = clean_label_map(
-            _mask(style_mask, "style mask", max_pixels), photo_shape=style_photo.shape[:2], working_shape=style_shape,
-            min_segment_fraction=min_segment_fraction, what=_name("style mask", style_mask))
+    sides = {}
+    for role, photo, mask in (("content", content_photo, content_mask), ("style", style_photo, style_mask)):
+        shape = working_shape(*photo.shape[:2], long_side)
+        if mask is None:
+            sides[role] = (resize_image(photo, shape), np.zeros(shape, np.uint8), None)
+            continue
+        labels, diagnostics = clean_label_map(
+            _mask(mask, f"{role} mask", max_pixels), photo_shape=photo.shape[:2], working_shape=shape,
+            min_segment_fraction=min_segment_fraction, what=_name(f"{role} mask", mask))
+        sides[role] = (resize_image(photo, shape), labels, diagnostics)
+    (content_image, content_labels, content_diagnostics), (style_image, style_labels, style_diagnostics) = (
+        sides["content"], sides["style"])
     return PreparedPair(
-        content=resize_image(content_photo, content_shape), style=resize_image(style_photo, style_shape),
-        content_labels=content_labels, style_labels=style_labels,
+        content=content_image, style=style_image, content_labels=content_labels, style_labels=style_labels,
         diagnostics=pair_segments(content_labels, style_labels, content_diagnostics, style_diagnostics))
