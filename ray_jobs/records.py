@@ -55,6 +55,7 @@ def result_columns(result: TransferResult) -> Record:
         "mask_diagnostics_json": json.dumps(diagnostics.to_dict(), sort_keys=True),
         "matched_labels": list(diagnostics.matched), "content_only_labels": list(diagnostics.content_only),
         "style_only_labels": list(diagnostics.style_only), "automatic_masks": diagnostics.automatic,
+        "masks_found": diagnostics.masks_found,
         "timings_json": json.dumps(result.timings, sort_keys=True),
     }
     for stage in result.stages:

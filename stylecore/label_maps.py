@@ -24,6 +24,7 @@ file than a label map carries (:data:`MAX_LABELS`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -33,6 +34,7 @@ import numpy as np
 
 from stylecore.errors import InputImageError
 from stylecore.images import decoded, open_checked, without_alpha
+from stylecore.storage import read_bytes
 
 IGNORED = -1
 """Key of an ignored pixel."""
@@ -55,13 +57,14 @@ class LabelGroups:
     """Colour packed as 0xRRGGBB to group position."""
 
 
+@functools.lru_cache(maxsize=16)
 def read_label_groups(path: str | os.PathLike[str]) -> LabelGroups:
-    """The group table in the JSON file ``path``: ``{"sky": [10, "#4682b4"], ...}``; see the module docstring."""
+    """The group table in the JSON file ``path`` (a path or a URI): ``{"sky": [10, "#4682b4"], ...}``;
+    see the module docstring. Cached: a batch job's every row names the same table."""
     try:
-        with open(path, encoding="utf-8") as file:
-            table = json.load(file)
-    except OSError as error:
-        raise InputImageError(f"cannot read the label groups file {path}: {error.strerror}") from None
+        table = json.loads(read_bytes(path))
+    except FileNotFoundError:
+        raise InputImageError(f"the label groups file {path} does not exist") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputImageError(f"the label groups file {path} is not JSON: {error}") from None
     return parse_label_groups(table, what=f"the label groups file {path}")
@@ -155,9 +158,14 @@ def key_name(key: int, groups: LabelGroups, mask_format: str) -> str:
     return f"class {value}" if mask_format == "ids" else f"#{value:06x}"
 
 
-def check_single_channel_colours(path: str | os.PathLike[str], *, what: str, max_pixels: int) -> None:
-    """Refuse a 16-bit single-channel file given as a ``colours`` mask: it carries class ids, not colours."""
+def read_colours(path: str | os.PathLike[str], *, what: str, max_pixels: int) -> np.ndarray:
+    """A ``colours`` mask file as (H, W, 3) uint8 RGB, upright, transparency composited onto white.
+
+    A 16-bit single-channel file is refused: it holds class ids, not colours.
+    """
     with open_checked(path, what=what, max_pixels=max_pixels) as opened:
-        if opened.mode in ("I", "I;16", "I;16B", "I;16L"):
-            raise InputImageError(f"{what} is a single-channel {opened.mode} image, which holds class ids rather "
+        image = decoded(opened, what=what, path=path)
+        if image.mode in ("I", "I;16", "I;16B", "I;16L"):
+            raise InputImageError(f"{what} is a single-channel {image.mode} image, which holds class ids rather "
                                   "than colours; give --mask-format ids")
+        return np.asarray(without_alpha(image).convert("RGB"))

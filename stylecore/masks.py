@@ -30,7 +30,8 @@ from PIL import Image
 from stylecore.config import TransferConfig
 from stylecore.errors import InputImageError
 from stylecore.images import decoded, open_checked, without_alpha
-from stylecore.label_maps import IGNORED, MAX_LABELS, LabelGroups, key_name
+from stylecore.label_maps import (IGNORED, MAX_LABELS, LabelGroups, colour_keys, id_keys, ids_from_array, key_name,
+                                  read_class_ids, read_colours, read_label_groups)
 
 PALETTE: dict[str, tuple[int, int, int]] = {
     "blue": (0, 0, 255),
@@ -316,6 +317,53 @@ def _fill_ignored(labels: np.ndarray, ignored: int | None, what: str) -> tuple[n
         raise InputImageError(f"at the working size every pixel of {what} is ignored, so it labels nothing")
     _, (rows, cols) = ndimage.distance_transform_edt(mask, return_indices=True)
     return labels[rows, cols], int(mask.sum())
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskReading:
+    """How a pair's mask files are read: :class:`~stylecore.config.TransferConfig`'s ``mask_format``,
+    ``ignore_label`` and its ``label_groups`` table, read once."""
+
+    mask_format: str = "palette"
+    ignore_label: int | None = None
+    groups: LabelGroups = LabelGroups()
+
+    @classmethod
+    def from_config(cls, config: TransferConfig) -> MaskReading:
+        """The reading ``config`` asks for; raises :class:`InputImageError` for an unusable group table."""
+        groups = read_label_groups(config.label_groups) if config.label_groups else LabelGroups()
+        listed = groups.ids if config.mask_format == "ids" else groups.colours
+        if config.label_groups and not listed:
+            kind = "class ids" if config.mask_format == "ids" else '"#rrggbb" colours'
+            raise InputImageError(f"the label groups file {config.label_groups} lists no {kind}, so it groups "
+                                  f"nothing in {config.mask_format} masks")
+        return cls(mask_format=config.mask_format, ignore_label=config.ignore_label, groups=groups)
+
+
+def load_mask(source: str | os.PathLike[str] | np.ndarray, *, reading: MaskReading, photo_shape: tuple[int, int],
+              working_shape: tuple[int, int], min_segment_fraction: float, what: str,
+              max_pixels: int = TransferConfig.max_image_pixels) -> tuple[np.ndarray, np.ndarray, MaskDiagnostics]:
+    """A mask file (or array) read as ``reading`` says and cleaned at ``working_shape``.
+
+    Returns (labels (h, w) uint8, keys (K,) int64: the key of each label value, diagnostics); a
+    palette mask's keys are the palette indices. Arrays: (H, W, 3) uint8 RGB for palette and
+    colours, (H, W) integers for ids.
+    """
+    array = source if isinstance(source, np.ndarray) else None
+    if reading.mask_format == "palette":
+        rgb = array if array is not None else read_mask(source, what=what, max_pixels=max_pixels)
+        labels, diagnostics = clean_label_map(rgb, photo_shape=photo_shape, working_shape=working_shape,
+                                              min_segment_fraction=min_segment_fraction, what=what)
+        return labels, np.arange(len(PALETTE)), diagnostics
+    if reading.mask_format == "ids":
+        ids = ids_from_array(array, what=what) if array is not None else read_class_ids(
+            source, what=what, max_pixels=max_pixels)
+        keys = id_keys(ids, reading.groups, reading.ignore_label, what=what)
+    else:
+        rgb = array if array is not None else read_colours(source, what=what, max_pixels=max_pixels)
+        keys = colour_keys(rgb, reading.groups, what=what)
+    return clean_label_keys(keys, photo_shape=photo_shape, working_shape=working_shape,
+                            min_segment_fraction=min_segment_fraction, reading=reading, what=what)
 
 
 def load_label_map(path: str | os.PathLike[str], *, photo_shape: tuple[int, int],

@@ -30,7 +30,7 @@ from stylecore.extractors import FeatureExtractor, load_extractor
 from stylecore.images import read_photo, resize_image, to_uint8, working_shape
 from stylecore.laplacian import matting_laplacian
 from stylecore.local_affine import apply_local_affine, fit_local_affine, local_affine_smoothing
-from stylecore.masks import PairDiagnostics
+from stylecore.masks import MaskReading, PairDiagnostics
 from stylecore.objective import StageObjective
 from stylecore.optimise import minimise
 from stylecore.output import PhotoMetadata, read_metadata
@@ -103,7 +103,8 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
         content, what="content photo", max_pixels=config.max_image_pixels)
     metadata = PhotoMetadata() if isinstance(content, np.ndarray) else read_metadata(content)
     pair = prepare_pair(content_photo, style, content_mask, style_mask, long_side=config.size,
-                        min_segment_fraction=config.min_segment_fraction, max_pixels=config.max_image_pixels)
+                        min_segment_fraction=config.min_segment_fraction, max_pixels=config.max_image_pixels,
+                        reading=MaskReading.from_config(config))
     matching_started = time.perf_counter()
     if find == "both":
         pair = automatic_pair(pair, extractor, segments=config.auto_mask_segments,

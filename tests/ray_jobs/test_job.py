@@ -144,7 +144,7 @@ def test_rows_record_inputs_configuration_losses_and_worker(first_run, data_root
     assert json.loads(pair01["mask_diagnostics_json"])["matched"] == pair01["matched_labels"]
     assert len(pair01["matched_labels"]) >= 2 and pair02["matched_labels"][0] == "blue"
     assert not pair01["automatic_masks"] and pair01["automatic_content_mask_path"] is None
-    assert pair02["automatic_masks"] and json.loads(pair02["mask_diagnostics_json"])["automatic"]
+    assert pair02["automatic_masks"] and json.loads(pair02["mask_diagnostics_json"])["masks_found"] == "both"
     masks = {side: read_mask(first_run[3] / pair02[f"automatic_{side}_mask_path"]) for side in ("content", "style")}
     assert masks["content"].shape[:2] == (pair02["working_height"], pair02["working_width"])
     for mask in masks.values():

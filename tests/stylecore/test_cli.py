@@ -136,7 +136,7 @@ def test_save_masks_writes_the_automatic_label_maps_as_masks_that_read_back(tmp_
                         "--stage2-iterations", "1", "--save-masks", "--quiet")
     assert completed.returncode == 0, completed.stderr
     sidecar = json.loads(output.with_suffix(".json").read_text())
-    assert sidecar["automatic_masks"] and sidecar["diagnostics"]["automatic"]
+    assert sidecar["automatic_masks"] and sidecar["diagnostics"]["masks_found"] == "both"
     content_mask = np.asarray(Image.open(sidecar["saved_masks"]["content"]))
     style_mask = np.asarray(Image.open(tmp_path / "out-style-mask.png"))
     assert content_mask.shape[:2] == tuple(sidecar["working_shape"])  # read back as hand masks at any photo size
