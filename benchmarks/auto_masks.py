@@ -16,9 +16,11 @@ Two parts, on the example pairs (default: the twelve of ``tune.py``):
   one run per ``--segments`` count; with ``--ceiling`` also with the hand masks' regions matched
   automatically, :func:`hand_regions_matched`), all scored with the hand masks; the medians, their
   ratios to the hand-masked run's, and the seconds matching adds as a share of the hand-masked transfer.
+  With ``--one-side``, also the content's hand mask alone, the style's found from it
+  (:func:`segment_matching.one_side_pair`); ``--segments ""`` leaves the automatic runs out.
 
     python benchmarks/auto_masks.py --agreement [--pairs 1,4] [--size 700]
-    python benchmarks/auto_masks.py --transfer [--segments 5,7] [--ceiling] [--pairs 1,4] [--size 350 ...]
+    python benchmarks/auto_masks.py --transfer [--segments 5,7] [--ceiling] [--one-side] [--pairs 1,4] [--size 350 ...]
 """
 
 from __future__ import annotations

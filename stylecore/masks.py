@@ -16,6 +16,14 @@ palette colour (it was not drawn with the palette, so no label could be trusted)
    given the label of the nearest pixel outside such specks (so anti-aliasing slivers vanish).
 
 Labels are indices into :data:`PALETTE`. "No masks" is one segment, label 0, on both sides.
+
+That is the ``palette`` mask format. A dataset's label maps (``ids``: class-id images; ``colours``:
+every exact colour a label) are read by :mod:`stylecore.label_maps` into integer keys and cleaned
+by :func:`clean_label_keys` (no snapping: resized, ignored pixels filled, specks merged); their
+label values then index the pair's own names (``PreparedPair.label_names``), which
+:class:`SegmentLabel` carries to the loss. :func:`load_mask` reads a mask in whichever format.
+A grey palette mask that is mostly neither black, grey nor white is refused as a class-id map
+(:func:`_refuse_class_ids`).
 """
 
 from __future__ import annotations

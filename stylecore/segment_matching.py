@@ -27,6 +27,11 @@ content and a segment of the style with the same label are "the same kind of thi
    filter"), then the argmax; specks are merged as hand masks' are
    (:func:`stylecore.masks.merge_specks`).
 
+A pair labelled on **one side only** keeps that side's labels and finds the other's with the same
+features (:func:`one_side_pair`): no clustering, each cell assigned to the nearest of the labelled
+groups' means, moved first by a few k-means steps onto the unlabelled photo (:data:`ADAPT_ITERATIONS`),
+then steps 4 as above.
+
 Labels are palette indices (:data:`stylecore.masks.PALETTE`) in order of content area (largest:
 0, blue), the form hand masks take after cleaning, so the masked-Gram loss, the colour transfer
 and the metrics use them unchanged, and :func:`stylecore.masks.label_map_to_rgb` writes them as a
