@@ -122,7 +122,8 @@ def ids_from_array(mask: np.ndarray, *, what: str) -> np.ndarray:
         colours = len(np.unique(mask.reshape(-1, mask.shape[-1]), axis=0)) if mask.ndim == 3 else 0
         raise InputImageError(
             f"{what} is not a class-id map: it is an image of shape {mask.shape}" +
-            (f" with {colours} distinct colours; give --mask-format colours" if colours else ""))
+            (f" with {colours} distinct colours; give --mask-format colours for a dataset's exact colours, or "
+             "palette for a mask drawn in the 9-colour palette" if colours else ""))
     return mask.astype(np.int64)
 
 

@@ -30,7 +30,7 @@ content and a segment of the style with the same label are "the same kind of thi
 A pair labelled on **one side only** keeps that side's labels and finds the other's with the same
 features (:func:`one_side_pair`): no clustering, each cell assigned to the nearest of the labelled
 groups' means, moved first by a few k-means steps onto the unlabelled photo (:data:`ADAPT_ITERATIONS`),
-then steps 4 as above.
+then step 4 as above.
 
 Labels are palette indices (:data:`stylecore.masks.PALETTE`) in order of content area (largest:
 0, blue), the form hand masks take after cleaning, so the masked-Gram loss, the colour transfer

@@ -197,7 +197,7 @@ def test_mask_problems_are_one_sentence(tmp_path):
     many = np.random.default_rng(0).integers(0, 255, (48, 72, 3), dtype=np.uint8)
     with pytest.raises(InputImageError, match=r"has \d+ distinct colours, more than the 255 labels a label map can"):
         prepare(many, mask_format="colours")
-    with pytest.raises(InputImageError, match="is not a class-id map: .* with \\d+ distinct colours; give --mask-format colours$"):
+    with pytest.raises(InputImageError, match="is not a class-id map: .* with \\d+ distinct colours; give --mask-format colours for a dataset's "):
         prepare(many, mask_format="ids")
     with pytest.raises(InputImageError, match="has 3456 distinct labels, more than the 255 a label map can carry; "
                                               "fold them into groups with --label-groups$"):
