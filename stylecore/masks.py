@@ -174,7 +174,8 @@ def _check_on_palette(rgb: np.ndarray, counts: np.ndarray, on_palette: np.ndarra
     raise InputImageError(
         f"{what} is mostly not in the mask palette: {off_share:.0%} of its pixels are far from every palette "
         f"colour, the commonest being RGB ({red}, {green}, {blue}) at {counts[commonest] / total:.0%}; "
-        f"colour the segments with {', '.join(f'{name} {PALETTE[name]}' for name in PALETTE_NAMES)}")
+        f"colour the segments with {', '.join(f'{name} {PALETTE[name]}' for name in PALETTE_NAMES)}, or give "
+        "--mask-format colours for a dataset's label map")
 
 
 def merge_specks(labels: np.ndarray, min_pixels: int) -> tuple[np.ndarray, int, int]:
