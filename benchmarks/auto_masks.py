@@ -26,6 +26,7 @@ Two parts, on the example pairs (default: the twelve of ``tune.py``):
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -230,8 +231,8 @@ def transfers(numbers: list[int], arguments: argparse.Namespace, extractor: Feat
     counts = [int(text) for text in arguments.segments.split(",") if text]
     print(f"configuration {config.config_hash()}: size {config.size}, iterations "
           f"{config.stage1_iterations}+{config.stage2_iterations}; automatic with at most {counts} segments")
-    runs = {"hand": config, **{f"automatic k={count}": config.replace(auto_masks="on", auto_mask_segments=count)
-                               for count in counts}}
+    runs = {} if arguments.skip_hand else {"hand": config}
+    runs.update({f"automatic k={count}": config.replace(auto_masks="on", auto_mask_segments=count) for count in counts})
     if arguments.ceiling:
         runs["ceiling"] = config
     if arguments.one_side:
@@ -239,31 +240,38 @@ def transfers(numbers: list[int], arguments: argparse.Namespace, extractor: Feat
     scores: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
     for number in numbers:
         paths = pair_paths(number)
-        hand = None
+        # The hand masks at the working size, as the hand-masked transfer prepares them: every run is scored with them.
+        hand = prepare_pair(**paths, long_side=config.size, min_segment_fraction=config.min_segment_fraction)
+        laplacian = matting_laplacian(hand.content, epsilon=config.laplacian_epsilon, radius=config.laplacian_radius)
+        hand_seconds = math.nan
         for name, run_config in runs.items():
             inputs = _ceiling_inputs(paths, config, extractor) if name == "ceiling" else paths
             if name == "one side":
                 inputs = {key: path for key, path in paths.items() if key != "style_mask"}
             result = transfer(**inputs, config=run_config, extractor=extractor)
-            hand = hand or result
-            scored = evaluate_output(result.image, hand.content_image, hand.style_image, hand.content_labels,
-                                     hand.style_labels, content_only_policy=config.content_only_policy,
-                                     laplacian=hand.laplacian)
+            hand_seconds = result.timings["total"] if name == "hand" else hand_seconds
+            scored = evaluate_output(result.image, hand.content, hand.style, hand.content_labels, hand.style_labels,
+                                     content_only_policy=config.content_only_policy, laplacian=laplacian)
             scored.update(seconds=result.timings["total"], matching=result.timings["segment_matching"],
                           ari=(adjusted_rand_index(result.content_labels, hand.content_labels)
                                + adjusted_rand_index(result.style_labels, hand.style_labels)) / 2,
                           iou=matched_mean_iou([(result.content_labels, hand.content_labels),
                                                 (result.style_labels, hand.style_labels)]))
-            scored["share"] = scored["matching"] / hand.timings["total"]
+            scored["share"] = scored["matching"] / hand_seconds
             scores[name].append(scored)
             print(f"pair {number:2d} {name:14s} " + "  ".join(f"{key} {value:.4g}" for key, value in scored.items()),
                   flush=True)
+    print_medians(scores)
+
+
+def print_medians(scores: dict[str, list[dict[str, float]]]) -> None:
+    """Each run's medians over the pairs, with their ratios to the hand-masked run's when it ran."""
     print("medians over the pairs, every run scored with the hand masks:")
     print(f"{'run':16s} " + " ".join(f"{key:>20s}" for key in (*METRIC_NAMES, "ARI", "mIoU", "matching s", "share")))
     for name, rows in scores.items():
         medians = [float(np.median([row[key] for row in rows]))
                    for key in (*METRIC_NAMES, "ari", "iou", "matching", "share")]
-        ratios = [median / float(np.median([row[key] for row in scores["hand"]]))
+        ratios = [median / float(np.median([row[key] for row in scores["hand"]])) if "hand" in scores else math.nan
                   for median, key in zip(medians[:3], METRIC_NAMES)]
         cells = [f"{median:.4g} (x{ratio:.2f})" for median, ratio in zip(medians[:3], ratios)]
         cells += [f"{medians[3]:.3f}", f"{medians[4]:.3f}", f"{medians[5]:.2f}", f"{medians[6]:.1%}"]
@@ -289,6 +297,8 @@ def main() -> None:
                         help="with --transfer: comma-separated auto_mask_segments to run (empty: no automatic run)")
     parser.add_argument("--one-side", action="store_true", help="with --transfer: also transfer with the content's "
                         "hand mask only, the style's found from it (segment_matching.one_side_pair)")
+    parser.add_argument("--skip-hand", action="store_true", help="with --transfer: leave out the hand-masked "
+                        "transfers (another run of the same configuration has them); no ratios, no shares")
     parser.add_argument("--ceiling", action="store_true", help="with --transfer: also transfer with the hand "
                         "masks' regions matched automatically (hand_regions_matched)")
     parser.add_argument("--variants", nargs="*", default=[], help="with --agreement: only variants whose name "
