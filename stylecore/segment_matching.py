@@ -86,10 +86,11 @@ GUIDE_EPSILON = 1e-2
 KMEANS_ITERATIONS = 20
 ADAPT_ITERATIONS = 3
 """k-means steps that move the labelled photo's group means onto the unlabelled photo's cells
-(:func:`assign_cells`). Twelve pairs, content hand mask given, ``benchmarks/auto_masks.py
---agreement --size 350``: proxy style distance 8.48 (ARI 0.84) with 3 steps against 10.73 (0.79)
-with none, 8.31 (0.89) with 10 but proxy energy 3.3e-3 against 2.7e-3; a per-group diagonal
-Gaussian scored 11.83, 10 and 30 nearest labelled cells 9.28 and 9.74 (hand masks: 5.74)."""
+(:func:`assign_cells`). ``benchmarks/auto_masks.py --agreement --size 350``'s proxy style distance,
+content hand mask given (hand masks: 5.74): 3 steps 10.07 on the 60 pairs, none 12.08; on twelve
+pairs 3 steps 8.48 (ARI 0.84), none 10.73 (0.79), 10 steps 8.31 (0.89) but proxy energy 3.3e-3
+against 2.7e-3; a per-group diagonal Gaussian 11.83, the 10 or 30 nearest labelled cells 9.28 and
+9.74. In transfers on the 60 pairs: x1.88 of the hand masks' style distance (manifests/README.md)."""
 
 
 def automatic_pair(pair: PreparedPair, extractor: FeatureExtractor, *, segments: int,
