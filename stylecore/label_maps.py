@@ -80,7 +80,8 @@ def parse_label_groups(table: Any, *, what: str = "the label groups") -> LabelGr
     names = tuple(table)
     for position, (name, members) in enumerate(table.items()):
         if not isinstance(members, list) or not members:
-            raise InputImageError(f"{what}: group {name!r} must be a non-empty list of class ids or \"#rrggbb\" colours")
+            raise InputImageError(f"{what}: group {name!r} must be a non-empty list of class ids or "
+                                  '"#rrggbb" colours')
         for member in members:
             key, into = _member(member, name, what), ids if isinstance(member, int) else colours
             if key in into:
@@ -146,7 +147,8 @@ def colour_keys(rgb: np.ndarray, groups: LabelGroups, *, what: str) -> np.ndarra
     if len(present) > MAX_LABELS:
         raise InputImageError(
             f"{what} has {len(present)} distinct colours, more than the {MAX_LABELS} labels a label map can carry; "
-            "an anti-aliased or JPEG mask is read with --mask-format palette, a dataset's label map with its exact colours")
+            "an anti-aliased or JPEG mask is read with --mask-format palette, a dataset's label map with its "
+            "exact colours")
     keys = np.array([groups.colours.get(int(value), len(groups.names) + int(value)) for value in present], np.int64)
     return keys[inverse].reshape(packed.shape)
 

@@ -316,7 +316,8 @@ def clean_label_keys(keys: np.ndarray, *, photo_shape: tuple[int, int], working_
 
 
 def _fill_ignored(labels: np.ndarray, ignored: int | None, what: str) -> tuple[np.ndarray, int]:
-    """``labels`` with each pixel of value ``ignored`` given its nearest other pixel's label, and how many there were."""
+    """``labels`` with each pixel of value ``ignored`` given its nearest other pixel's label, and how many
+    there were."""
     from scipy import ndimage  # imported here for the reason merge_specks gives
 
     if ignored is None or not (labels == ignored).any():

@@ -19,7 +19,8 @@ from stylecore.config import TransferConfig
 from stylecore.errors import InputImageError
 from stylecore.images import check_photo_size, probe_image, read_photo, resize_image, working_shape
 from stylecore.label_maps import IGNORED, MAX_LABELS, key_name
-from stylecore.masks import PALETTE_NAMES, MaskReading, PairDiagnostics, check_mask_shape, load_mask, pair_segments, resize_labels
+from stylecore.masks import (PALETTE_NAMES, MaskReading, PairDiagnostics, check_mask_shape, load_mask, pair_segments,
+                             resize_labels)
 
 ImageSource = str | os.PathLike[str] | np.ndarray
 """A file path, or an array: RGB for photos (uint8, or float in [0, 1]); for masks uint8 RGB (palette and
