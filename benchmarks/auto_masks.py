@@ -16,14 +16,17 @@ Two parts, on the example pairs (default: the twelve of ``tune.py``):
   one run per ``--segments`` count; with ``--ceiling`` also with the hand masks' regions matched
   automatically, :func:`hand_regions_matched`), all scored with the hand masks; the medians, their
   ratios to the hand-masked run's, and the seconds matching adds as a share of the hand-masked transfer.
+  With ``--one-side``, also the content's hand mask alone, the style's found from it
+  (:func:`segment_matching.one_side_pair`); ``--segments ""`` leaves the automatic runs out.
 
     python benchmarks/auto_masks.py --agreement [--pairs 1,4] [--size 700]
-    python benchmarks/auto_masks.py --transfer [--segments 5,7] [--ceiling] [--pairs 1,4] [--size 350 ...]
+    python benchmarks/auto_masks.py --transfer [--segments 5,7] [--ceiling] [--one-side] [--pairs 1,4] [--size 350 ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -129,6 +132,15 @@ def _relabelled(labels: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
     return lookup[labels]
 
 
+def one_side(iterations: int) -> Matcher:
+    """The content's hand mask given, the style's found from it (:func:`segment_matching.one_side_pair`)."""
+    def match(pair: PreparedPair, extractor: FeatureExtractor) -> tuple[np.ndarray, np.ndarray]:
+        found = segment_matching.one_side_pair(pair, extractor, find="style", min_segment_fraction=MIN_SEGMENT_FRACTION,
+                                               iterations=iterations)
+        return found.content_labels, found.style_labels
+    return match
+
+
 def one_segment(pair: PreparedPair, extractor: FeatureExtractor) -> tuple[np.ndarray, np.ndarray]:
     """``auto_masks=off``: the whole of each photo is one segment."""
     return np.zeros_like(pair.content_labels), np.zeros_like(pair.style_labels)
@@ -139,6 +151,10 @@ COLOUR = {"features": 1.0, "colour": 0.5, "position": 0.5}
 VARIANTS: dict[str, Matcher] = {
     "hand masks (reference)": hand_masks,
     "one segment (auto_masks=off)": one_segment,
+    f"one side labelled: content hand mask, style found ({segment_matching.ADAPT_ITERATIONS} steps, default)":
+        one_side(segment_matching.ADAPT_ITERATIONS),
+    "one side labelled, nearest labelled group mean (no steps)": one_side(0),
+    "one side labelled, 10 steps": one_side(10),
     "hand regions, matched automatically (ceiling)": hand_regions_matched,
     f"joint k-means, k={DEFAULT} (default)": joint_kmeans(DEFAULT),
     **{f"joint, k={count}": joint_kmeans(count) for count in (2, 3, 4, 5, 7) if count != DEFAULT},
@@ -208,38 +224,49 @@ def agreement(numbers: list[int], size: int, extractor: FeatureExtractor, chosen
 
 def transfers(numbers: list[int], arguments: argparse.Namespace, extractor: FeatureExtractor) -> None:
     config = config_from_arguments(arguments)
-    counts = [int(text) for text in arguments.segments.split(",")]
+    counts = [int(text) for text in arguments.segments.split(",") if text]
     print(f"configuration {config.config_hash()}: size {config.size}, iterations "
           f"{config.stage1_iterations}+{config.stage2_iterations}; automatic with at most {counts} segments")
-    runs = {"hand": config, **{f"automatic k={count}": config.replace(auto_masks="on", auto_mask_segments=count)
-                               for count in counts}}
+    runs = {} if arguments.skip_hand else {"hand": config}
+    runs.update({f"automatic k={count}": config.replace(auto_masks="on", auto_mask_segments=count) for count in counts})
     if arguments.ceiling:
         runs["ceiling"] = config
+    if arguments.one_side:
+        runs["one side"] = config
     scores: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
     for number in numbers:
         paths = pair_paths(number)
-        hand = None
+        # The hand masks at the working size, as the hand-masked transfer prepares them: every run is scored with them.
+        hand = prepare_pair(**paths, long_side=config.size, min_segment_fraction=config.min_segment_fraction)
+        hand_seconds = math.nan
         for name, run_config in runs.items():
             inputs = _ceiling_inputs(paths, config, extractor) if name == "ceiling" else paths
+            if name == "one side":
+                inputs = {key: path for key, path in paths.items() if key != "style_mask"}
             result = transfer(**inputs, config=run_config, extractor=extractor)
-            hand = hand or result
-            scored = evaluate_output(result.image, hand.content_image, hand.style_image, hand.content_labels,
-                                     hand.style_labels, content_only_policy=config.content_only_policy)
+            hand_seconds = result.timings["total"] if name == "hand" else hand_seconds
+            scored = evaluate_output(result.image, hand.content, hand.style, hand.content_labels, hand.style_labels,
+                                     content_only_policy=config.content_only_policy)
             scored.update(seconds=result.timings["total"], matching=result.timings["segment_matching"],
                           ari=(adjusted_rand_index(result.content_labels, hand.content_labels)
                                + adjusted_rand_index(result.style_labels, hand.style_labels)) / 2,
                           iou=matched_mean_iou([(result.content_labels, hand.content_labels),
                                                 (result.style_labels, hand.style_labels)]))
-            scored["share"] = scored["matching"] / hand.timings["total"]
+            scored["share"] = scored["matching"] / hand_seconds
             scores[name].append(scored)
             print(f"pair {number:2d} {name:14s} " + "  ".join(f"{key} {value:.4g}" for key, value in scored.items()),
                   flush=True)
+    print_medians(scores)
+
+
+def print_medians(scores: dict[str, list[dict[str, float]]]) -> None:
+    """Each run's medians over the pairs, with their ratios to the hand-masked run's when it ran."""
     print("medians over the pairs, every run scored with the hand masks:")
     print(f"{'run':16s} " + " ".join(f"{key:>20s}" for key in (*METRIC_NAMES, "ARI", "mIoU", "matching s", "share")))
     for name, rows in scores.items():
         medians = [float(np.median([row[key] for row in rows]))
                    for key in (*METRIC_NAMES, "ari", "iou", "matching", "share")]
-        ratios = [median / float(np.median([row[key] for row in scores["hand"]]))
+        ratios = [median / float(np.median([row[key] for row in scores["hand"]])) if "hand" in scores else math.nan
                   for median, key in zip(medians[:3], METRIC_NAMES)]
         cells = [f"{median:.4g} (x{ratio:.2f})" for median, ratio in zip(medians[:3], ratios)]
         cells += [f"{medians[3]:.3f}", f"{medians[4]:.3f}", f"{medians[5]:.2f}", f"{medians[6]:.1%}"]
@@ -262,7 +289,11 @@ def main() -> None:
     mode.add_argument("--agreement", action="store_true", help="compare matching variants with the hand masks")
     mode.add_argument("--transfer", action="store_true", help="transfer with hand and automatic masks, and score")
     parser.add_argument("--segments", default=str(TransferConfig().auto_mask_segments),
-                        help="with --transfer: comma-separated auto_mask_segments to run")
+                        help="with --transfer: comma-separated auto_mask_segments to run (empty: no automatic run)")
+    parser.add_argument("--one-side", action="store_true", help="with --transfer: also transfer with the content's "
+                        "hand mask only, the style's found from it (segment_matching.one_side_pair)")
+    parser.add_argument("--skip-hand", action="store_true", help="with --transfer: leave out the hand-masked "
+                        "transfers (another run of the same configuration has them); no ratios, no shares")
     parser.add_argument("--ceiling", action="store_true", help="with --transfer: also transfer with the hand "
                         "masks' regions matched automatically (hand_regions_matched)")
     parser.add_argument("--variants", nargs="*", default=[], help="with --agreement: only variants whose name "

@@ -9,8 +9,12 @@ column         required meaning
                         the output image ``OUTPUT/images/<id>.png``
 ``content``    yes      path of the content photo
 ``style``      yes      path of the style photo
-``content_mask`` no     path of the content photo's colour-coded segmentation mask
-``style_mask`` no       path of the style photo's mask (give both masks or neither)
+``content_mask`` no     path of the content photo's segmentation mask
+``style_mask`` no       path of the style photo's mask (with one mask only, the other photo's
+                        segments are found from it, :mod:`stylecore.segment_matching`)
+``mask_format`` no      how the row's masks are read: palette, ids or colours
+                        (:mod:`stylecore.label_maps`); likewise ``ignore_label`` (a class id)
+                        and ``label_groups`` (path of a group table, resolved as the photos are)
 ``config``     no       a JSON object of :class:`~stylecore.config.TransferConfig` fields that
                         override the job's configuration for this row only (JSONL: a nested
                         object; CSV and Parquet: JSON text)
@@ -46,7 +50,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ray_jobs.errors import ManifestError, one_line
-from ray_jobs.manifest_format import COLUMNS, FORMATS, PATH_COLUMNS, REQUIRED_COLUMNS
+from ray_jobs.manifest_format import COLUMNS, FORMATS, LABEL_COLUMNS, PATH_COLUMNS, REQUIRED_COLUMNS
 from stylecore.config import TransferConfig
 from stylecore.errors import StorageError
 from stylecore.storage import join, read_bytes
@@ -163,12 +167,24 @@ def _entry(values: Mapping[str, Any], *, location: str, data_root: str, config: 
     if not isinstance(row_id, str) or not _ID_PATTERN.fullmatch(row_id):
         raise ManifestError(f"{where}: id {row_id!r} must be text of letters, digits, '.', '_' or '-' "
                             "not starting with '.'.")
-    if ("content_mask" in values) != ("style_mask" in values):
-        raise ManifestError(f"{where}: give both content_mask and style_mask, or neither.")
     paths = {column: _resolved(values.get(column), column=column, data_root=data_root, where=where)
              for column in PATH_COLUMNS}
-    return ManifestEntry(id=row_id, **paths, config=_row_config(values.get("config"), config, where=where),
-                         location=location)
+    return ManifestEntry(id=row_id, **paths, config=_row_config(values.get("config"), _label_config(
+        values, config, data_root=data_root, where=where), where=where), location=location)
+
+
+def _label_config(values: Mapping[str, Any], config: TransferConfig, *, data_root: str, where: str) -> TransferConfig:
+    """``config`` with the row's :data:`LABEL_COLUMNS` applied; ``label_groups`` resolved as the paths are."""
+    given = {column: values[column] for column in LABEL_COLUMNS if column in values}
+    if "label_groups" in given:
+        given["label_groups"] = _resolved(given["label_groups"], column="label_groups", data_root=data_root,
+                                          where=where)
+    if isinstance(given.get("ignore_label"), str) and given["ignore_label"].isdigit():
+        given["ignore_label"] = int(given["ignore_label"])  # CSV cells are text
+    try:
+        return config.replace(**given)
+    except (ValueError, TypeError) as error:
+        raise ManifestError(f"{where}: {', '.join(given)} rejected: {error}.") from None
 
 
 def _resolved(value: Any, *, column: str, data_root: str, where: str) -> str | None:

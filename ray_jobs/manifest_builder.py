@@ -1,9 +1,11 @@
 """Manifests built from folders: ``python -m ray_jobs.manifest build ...``.
 
 A bulk job is a folder of photos and a few style photos; nobody writes 10,000 rows by hand.
-The builder lists the folders (``os.scandir``, one level, no image is opened: 100,000 files list
-in well under a second, see ``benchmarks/manifest_build.py``), keeps the image files (by suffix:
-:data:`IMAGE_SUFFIXES`; others are skipped and counted), and writes one row per pair:
+The builder lists the folders (one level, no image is opened: locally ``os.scandir``, 100,000
+files in well under a second, see ``benchmarks/manifest_build.py``; in an object store one listing
+of each prefix through :mod:`stylecore.storage`, so ``--root s3://bucket/dataset`` works as a
+local root does), keeps the image files (by suffix: :data:`IMAGE_SUFFIXES`; others are skipped
+and counted), and writes one row per pair:
 
 - ``--pairing cross`` (the default): every content with every style;
 - ``--pairing key``: a content and a style whose file names give the same key.
@@ -13,8 +15,12 @@ match the whole stem: its first group if it has one, else the whole stem (``--co
 ``--style-key``; default: the stem). Mask folders are optional; a photo's mask is the file in
 the mask folder with the same key, read with the photo's own key expression, so that one folder
 can hold both sides' masks (``segmentation/in12.png`` and ``segmentation/tar12.png``). A row
-gets masks when both its photos have one; otherwise none, and the transfer matches segments
-automatically (:mod:`stylecore.segment_matching`).
+gets each mask its photos have: with both, hand masks; with one (a labelled dataset restyled in
+the look of unlabelled style photos), the other side's segments are found from it; with none,
+both are matched automatically (:mod:`stylecore.segment_matching`). Mask folders may hold label
+maps in any format (``--mask-format``, ``--ignore-label``, ``--label-groups``: written on every
+row as the manifest's label columns; the group table is read once here, so a bad one stops the
+build with a sentence).
 
 **Ids** come from a template (``--id``) over ``{key}`` (key pairing), ``{content}`` and
 ``{style}`` (the two keys), with Python's format specs (``pair{key:0>2}`` gives ``pair01``);
@@ -38,10 +44,11 @@ import dataclasses
 import io
 import json
 import os
+import posixpath
 import re
 import sys
+import typing
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -49,21 +56,26 @@ import pyarrow.parquet as pq
 
 from ray_jobs.errors import ManifestError
 from ray_jobs.manifest_format import COLUMNS, FORMATS
-from stylecore.atomic import atomic_path
-from stylecore.config import TransferConfig
+from stylecore.config import MaskFormat, TransferConfig
+from stylecore.errors import InputImageError, StorageError
+from stylecore.label_maps import read_label_groups
+from stylecore.storage import absolute, is_local, is_uri, join, list_files, write_bytes
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
 """File suffixes (any case) taken as images; the photos are not opened to check."""
 _NOT_ID_CHARACTER = re.compile(r"[^A-Za-z0-9._-]")
 
 Pairing = Literal["cross", "key"]
+Folder = str | os.PathLike[str]
+"""A folder: a local path or a URI (``s3://bucket/dataset``); relative ones resolve against the root."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Listing:
     """The image files of one folder by key, and what was left out."""
 
-    folder: Path
+    folder: str
+    """Absolute local path or URI."""
     files: dict[str, str]
     """File names by key."""
     non_images: int
@@ -80,21 +92,20 @@ class BuiltManifest:
     skipped: dict[str, int]
     """Why files or pairs were left out: non-image files, unmatched names, unpaired photos."""
     with_masks: int
+    """Rows with both masks."""
+    with_one_mask: int
+    """Rows with a content mask or a style mask only: the other side's segments are found from it."""
 
 
-def list_images(folder: Path, key_pattern: str) -> Listing:
-    """The images directly in ``folder`` by key (module docstring); a key given twice is refused."""
+def list_images(folder: str | os.PathLike[str], key_pattern: str) -> Listing:
+    """The images directly in ``folder`` (a local path or a URI) by key (module docstring); a key given
+    twice is refused."""
     expression = _compiled(key_pattern)
-    files: dict[str, Path] = {}
+    folder = absolute(folder)
+    files: dict[str, str] = {}
     non_images = unmatched = 0
-    try:
-        entries = list(os.scandir(folder))
-    except OSError as error:
-        raise ManifestError(f"cannot list {folder}: {error.strerror or error}.") from None
-    for entry in entries:
-        if entry.name.startswith(".") or not entry.is_file():
-            continue
-        stem, suffix = os.path.splitext(entry.name)
+    for name in _file_names(folder):
+        stem, suffix = os.path.splitext(name)
         if suffix.lower() not in IMAGE_SUFFIXES:
             non_images += 1
             continue
@@ -104,25 +115,46 @@ def list_images(folder: Path, key_pattern: str) -> Listing:
             continue
         key = match.group(1) if expression.groups else match.group(0)
         if key in files:
-            raise ManifestError(f"{folder}: {files[key]} and {entry.name} both give the key {key!r}; "
+            raise ManifestError(f"{folder}: {files[key]} and {name} both give the key {key!r}; "
                                 "rename one or use a key expression that tells them apart.")
-        files[key] = entry.name
+        files[key] = name
     return Listing(folder=folder, files=files, non_images=non_images, unmatched=unmatched)
 
 
-def build_rows(*, root: Path, content: Path, style: Path, content_masks: Path | None = None,
-               style_masks: Path | None = None, pairing: Pairing = "cross", content_key: str = ".+",
-               style_key: str = ".+", id_template: str | None = None,
-               config: Mapping[str, Any] | None = None) -> BuiltManifest:
-    """The rows of a manifest from folders (module docstring); folders resolve against ``root``.
+def _file_names(folder: str) -> list[str]:
+    """Names of the files directly in ``folder``, hidden ones left out: ``os.scandir`` for a local
+    folder (the fast path the module docstring measures), one listing of the prefix
+    (:func:`stylecore.storage.list_files`) in an object store."""
+    if not is_local(folder):
+        try:
+            return [posixpath.basename(location) for location in list_files(folder, "[!.]*")]
+        except StorageError as error:
+            raise ManifestError(f"cannot list {folder}: {error}") from None
+    try:
+        entries = list(os.scandir(folder.removeprefix("file://")))
+    except OSError as error:
+        raise ManifestError(f"cannot list {folder}: {error.strerror or error}.") from None
+    return [entry.name for entry in entries if not entry.name.startswith(".") and entry.is_file()]
 
-    ``config``: overrides for every row, checked against :class:`TransferConfig` here.
+
+def build_rows(*, root: Folder, content: Folder, style: Folder, content_masks: Folder | None = None,
+               style_masks: Folder | None = None, pairing: Pairing = "cross", content_key: str = ".+",
+               style_key: str = ".+", id_template: str | None = None,
+               config: Mapping[str, Any] | None = None, labels: Mapping[str, Any] | None = None) -> BuiltManifest:
+    """The rows of a manifest from folders (module docstring); folders resolve against ``root`` (a
+    local path or a URI).
+
+    ``config``: overrides for every row, checked against :class:`TransferConfig` here. ``labels``:
+    the :data:`~ray_jobs.manifest.LABEL_COLUMNS` every row gets (how its masks are read), checked too.
     Raises :class:`ManifestError` with one sentence for anything that cannot be built.
     """
     _check_config(config)
+    _check_config(labels)
     template = id_template or ("{key}" if pairing == "key" else "{content}--{style}")
-    contents, styles = (list_images(root / folder, key) for folder, key in ((content, content_key), (style, style_key)))
-    masks = [list_images(root / folder, key) if folder is not None else None
+    root = absolute(root)
+    contents, styles = (list_images(join(root, os.fspath(folder)), key)
+                        for folder, key in ((content, content_key), (style, style_key)))
+    masks = [list_images(join(root, os.fspath(folder)), key) if folder is not None else None
              for folder, key in ((content_masks, content_key), (style_masks, style_key))]
     # Each file's written path once, not once per row (a cross product repeats every file), and
     # by joining text to its folder's: pathlib per file took most of the time for 100,000 files.
@@ -146,18 +178,22 @@ def build_rows(*, root: Path, content: Path, style: Path, content_masks: Path | 
                                 "that tells them apart.")
         first_seen[row_id] = f"{content_name}/{style_name}"
         row = {"id": row_id, "content": content_paths[content_name], "style": style_paths[style_name]}
-        if content_name in content_mask_paths and style_name in style_mask_paths:
-            row.update(content_mask=content_mask_paths[content_name], style_mask=style_mask_paths[style_name])
+        if content_name in content_mask_paths:
+            row["content_mask"] = content_mask_paths[content_name]
+        if style_name in style_mask_paths:
+            row["style_mask"] = style_mask_paths[style_name]
+        row.update(labels or {})
         if config:
             row["config"] = dict(config)
         rows.append(row)
     if not rows:
-        raise ManifestError(f"no pairs found in {root / content} and {root / style}; check the folders "
+        raise ManifestError(f"no pairs found in {contents.folder} and {styles.folder}; check the folders "
                             "and the key expressions.")
     skipped = {"non-image files": contents.non_images + styles.non_images,
                "images not matching the key": contents.unmatched + styles.unmatched,
                "photos without a partner of the same key": unpaired}
-    return BuiltManifest(rows=rows, skipped=skipped, with_masks=sum("content_mask" in row for row in rows))
+    masked = [("content_mask" in row) + ("style_mask" in row) for row in rows]
+    return BuiltManifest(rows=rows, skipped=skipped, with_masks=masked.count(2), with_one_mask=masked.count(1))
 
 
 def natural_order(text: str) -> tuple[tuple[int, int | str], ...]:
@@ -165,20 +201,23 @@ def natural_order(text: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part)
 
 
-def write_manifest(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
-    """Write ``rows`` as JSONL, CSV or Parquet by ``path``'s suffix (:mod:`ray_jobs.manifest`), write then rename."""
-    file_format = FORMATS.get(path.suffix.lower())
+def write_manifest(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> None:
+    """Write ``rows`` as JSONL, CSV or Parquet by ``path``'s suffix (:mod:`ray_jobs.manifest`), whole or not at
+    all (:func:`stylecore.storage.write_bytes`); ``path`` is a local path or a URI."""
+    suffix = os.path.splitext(os.fspath(path))[1]
+    file_format = FORMATS.get(suffix.lower())
     if file_format is None:
-        raise ManifestError(f"{path}: unknown manifest format {path.suffix!r}; use one of {', '.join(sorted(FORMATS))}.")
-    with atomic_path(path) as temporary:
-        if file_format == "jsonl":
-            temporary.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-        elif file_format == "csv":
-            temporary.write_text(_csv_text(rows), encoding="utf-8")
-        else:
-            columns = {column: [_cell(row.get(column)) for row in rows] for column in COLUMNS}
-            pq.write_table(pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()}),
-                           temporary)
+        raise ManifestError(f"{path}: unknown manifest format {suffix!r}; use one of {', '.join(sorted(FORMATS))}.")
+    if file_format == "jsonl":
+        data = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    elif file_format == "csv":
+        data = _csv_text(rows).encode()
+    else:
+        columns = {column: [_cell(row.get(column)) for row in rows] for column in COLUMNS}
+        buffer = io.BytesIO()
+        pq.write_table(pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()}), buffer)
+        data = buffer.getvalue()
+    write_bytes(path, data)
 
 
 def _csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -191,7 +230,9 @@ def _csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _cell(value: Any) -> str | None:
-    return json.dumps(value) if isinstance(value, dict) else value
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value) if isinstance(value, int) else value
 
 
 def _compiled(pattern: str) -> re.Pattern[str]:
@@ -210,12 +251,18 @@ def _row_id(template: str, **fields: str) -> str:
     return _NOT_ID_CHARACTER.sub("_", text).lstrip(".") or "_"
 
 
-def _written_paths(listing: Listing | None, root: Path) -> dict[str, str]:
-    """Each listed file's path by key, relative to ``root`` when under it (POSIX separators), else absolute."""
+def _written_paths(listing: Listing | None, root: str) -> dict[str, str]:
+    """Each listed file's path by key, relative to ``root`` when under it (POSIX separators), else absolute
+    (a local path or a URI)."""
     if listing is None:
         return {}
-    folder, base = listing.folder.absolute(), root.absolute()
-    prefix = folder.relative_to(base).as_posix() if folder.is_relative_to(base) else folder.as_posix()
+    folder, separator = listing.folder, "/" if is_uri(root) else os.sep
+    if folder == root:
+        prefix = "."
+    elif folder.startswith(root.rstrip(separator) + separator):
+        prefix = folder[len(root.rstrip(separator)) + 1:].replace(os.sep, "/")
+    else:
+        prefix = folder.replace(os.sep, "/")
     return {key: name if prefix == "." else f"{prefix}/{name}" for key, name in listing.files.items()}
 
 
@@ -228,16 +275,32 @@ def _check_config(config: Mapping[str, Any] | None) -> None:
         raise ManifestError(f"the configuration override is rejected: {error}.") from None
 
 
+def _label_columns(arguments: argparse.Namespace) -> dict[str, Any]:
+    """The label columns the options give; the group table read once here, so a bad one stops the build."""
+    columns = {"mask_format": arguments.mask_format, "ignore_label": arguments.ignore_label,
+               "label_groups": arguments.label_groups and absolute(arguments.label_groups)}
+    if columns["label_groups"]:
+        read_label_groups(columns["label_groups"])
+    return {name: value for name, value in columns.items() if value is not None}
+
+
 def build_main(argv: Sequence[str]) -> int:
     """``python -m ray_jobs.manifest build``: exit status 0, or 2 with one line on stderr."""
     parser = argparse.ArgumentParser(prog="python -m ray_jobs.manifest build",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", type=Path, default=Path("."),
-                        help="data root: folders resolve against it and rows are written relative to it")
-    parser.add_argument("--content", type=Path, required=True, help="folder of content photos")
-    parser.add_argument("--style", type=Path, required=True, help="folder of style photos")
-    parser.add_argument("--content-masks", type=Path, help="folder of content masks, found by the content key")
-    parser.add_argument("--style-masks", type=Path, help="folder of style masks, found by the style key")
+    parser.add_argument("--root", default=".", help="data root, a folder or a URI (s3://bucket/dataset): folders "
+                        "resolve against it and rows are written relative to it")
+    parser.add_argument("--content", required=True, help="folder of content photos")
+    parser.add_argument("--style", required=True, help="folder of style photos")
+    parser.add_argument("--content-masks", help="folder of content masks, found by the content key; a photo "
+                        "without one gets its segments found from its partner's mask")
+    parser.add_argument("--style-masks", help="folder of style masks, found by the style key")
+    parser.add_argument("--mask-format", choices=typing.get_args(MaskFormat), help="how every row's masks are "
+                        "read: palette (colour-coded), ids (class-id images) or colours (a dataset's exact colours); "
+                        "written as the mask_format column (default: none, the job's own)")
+    parser.add_argument("--ignore-label", type=int, help="with ids masks: the class id that labels nothing")
+    parser.add_argument("--label-groups", help="group table (JSON, a path or URI) for every row, read now to check "
+                        "it and written as the label_groups column: see manifests/README.md")
     parser.add_argument("--pairing", choices=("cross", "key"), default="cross",
                         help="cross: every content with every style; key: photos whose keys are equal")
     parser.add_argument("--content-key", default=".+", help="regular expression over a content file's stem; "
@@ -246,7 +309,8 @@ def build_main(argv: Sequence[str]) -> int:
     parser.add_argument("--id", dest="id_template", help="id template over {key}, {content}, {style} "
                         "(default: {key} for key pairing, {content}--{style} for the cross product)")
     parser.add_argument("--config", help="JSON object of TransferConfig fields set on every row")
-    parser.add_argument("--output", type=Path, required=True, help="manifest to write: .jsonl, .csv or .parquet")
+    parser.add_argument("--output", required=True, help="manifest to write (a path or a URI): .jsonl, .csv or "
+                        ".parquet")
     arguments = parser.parse_args(argv)
     try:
         config = json.loads(arguments.config) if arguments.config else None
@@ -255,15 +319,16 @@ def build_main(argv: Sequence[str]) -> int:
         built = build_rows(root=arguments.root, content=arguments.content, style=arguments.style,
                            content_masks=arguments.content_masks, style_masks=arguments.style_masks,
                            pairing=arguments.pairing, content_key=arguments.content_key,
-                           style_key=arguments.style_key, id_template=arguments.id_template, config=config)
+                           style_key=arguments.style_key, id_template=arguments.id_template, config=config,
+                           labels=_label_columns(arguments))
         write_manifest(built.rows, arguments.output)
     except json.JSONDecodeError as error:
         print(f"error: --config is not valid JSON ({error.msg}).", file=sys.stderr)
         return 2
-    except (ManifestError, OSError) as error:
+    except (ManifestError, InputImageError, StorageError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     skipped = ", ".join(f"{count} {what}" for what, count in built.skipped.items() if count) or "nothing"
-    print(f"wrote {len(built.rows)} rows ({built.with_masks} with masks) to {arguments.output}; skipped {skipped}",
-          file=sys.stderr)
+    print(f"wrote {len(built.rows)} rows ({built.with_masks} with masks, {built.with_one_mask} with one) to "
+          f"{arguments.output}; skipped {skipped}", file=sys.stderr)
     return 0

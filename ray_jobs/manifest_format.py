@@ -7,6 +7,8 @@ that neither module imports the other back. The columns' meanings are in :mod:`r
 
 REQUIRED_COLUMNS = ("id", "content", "style")
 PATH_COLUMNS = ("content", "style", "content_mask", "style_mask")
-COLUMNS = ("id", *PATH_COLUMNS, "config")
+LABEL_COLUMNS = ("mask_format", "ignore_label", "label_groups")
+"""Columns that set the row's configuration field of the same name (how its masks are read)."""
+COLUMNS = ("id", *PATH_COLUMNS, *LABEL_COLUMNS, "config")
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 """The manifest format of each file suffix."""

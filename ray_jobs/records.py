@@ -56,6 +56,7 @@ def result_columns(result: TransferResult) -> Record:
         "matched_labels": list(diagnostics.matched), "content_only_labels": list(diagnostics.content_only),
         "style_only_labels": list(diagnostics.style_only), "automatic_masks": diagnostics.automatic,
         "fallbacks": list(result.fallbacks),
+        "masks_found": diagnostics.masks_found,
         "timings_json": json.dumps(result.timings, sort_keys=True),
     }
     for stage in result.stages:

@@ -102,8 +102,12 @@ _MASK_FIELDS = [
            "sentence each (stylecore.fallbacks): masks sharing no label, automatic masks, a segment dropped as "
            "too small, a content-only segment styled by the whole style photo, a segment left out of a layer's "
            "style term; empty when none; null on error"),
+    _field("masks_found", pa.string(), "which side's label map automatic segment matching found: '' (both "
+           "from mask files, or auto_masks off), 'content', 'style' (the other side's from its mask) or 'both'; "
+           "null on error"),
     *[_field(f"automatic_{side}_mask_path", pa.string(), f"the automatic {side} label map as a colour-coded mask "
-             f"PNG, relative to the output folder: masks/<id>-{side}.png; null unless automatic_masks")
+             f"PNG, relative to the output folder: masks/<id>-{side}.png (with masks_found content or style, "
+             "both sides are written, the other as cleaned from its file); null unless automatic_masks")
       for side in ("content", "style")],
 ]
 

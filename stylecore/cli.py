@@ -34,6 +34,7 @@ from stylecore.config import TransferConfig
 from stylecore.errors import StyleCoreError
 from stylecore.images import read_photo
 from stylecore.output import DEFAULT_JPEG_QUALITY, output_format, read_metadata
+from stylecore.masks import MaskReading
 from stylecore.pair import prepare_pair, probe_pair
 from stylecore.storage import ENDPOINT_VARIABLE, check_reachable, write_bytes
 
@@ -113,9 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--content", required=True, help="content photo (PNG, JPEG, ...): a path or a URI "
                      "(s3://, gs://, hdfs://, file://)")
     run.add_argument("--style", required=True, help="style photo (path or URI)")
-    run.add_argument("--content-mask", help="colour-coded segmentation of the content photo (path or URI)")
-    run.add_argument("--style-mask", help="colour-coded segmentation of the style photo "
-                     "(give both masks or neither; no masks means one segment)")
+    run.add_argument("--content-mask", help="segmentation of the content photo (path or URI), read as "
+                     "--mask-format says")
+    run.add_argument("--style-mask", help="segmentation of the style photo (path or URI); with one mask "
+                     "only, the other photo's segments are found from it (unless --auto-masks off)")
     run.add_argument("--output", required=True,
                      help="output image (path or URI): .png, .jpg/.jpeg or .tif/.tiff; the content's ICC profile "
                      "and EXIF (orientation reset) are kept")
@@ -153,7 +155,7 @@ def _run_transfer(arguments: argparse.Namespace) -> None:
     probe_pair(*files, config=config)
     pair = (read_photo(arguments.content, what="content photo", max_pixels=config.max_image_pixels), *files[1:])
     prepare_pair(*pair, long_side=config.size, min_segment_fraction=config.min_segment_fraction,
-                 max_pixels=config.max_image_pixels)
+                 max_pixels=config.max_image_pixels, reading=MaskReading.from_config(config))
     # TensorFlow takes seconds to import: only a transfer whose input passed the checks pays for it.
     from stylecore.tensorflow_runtime import load_tensorflow
 

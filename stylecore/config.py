@@ -24,6 +24,7 @@ Init = Literal["content", "noise", "colour_transfer"]
 ContentOnlyPolicy = Literal["global_style", "content_only"]
 Finish = Literal["none", "local_affine"]
 AutoMasks = Literal["when_missing", "on", "off"]
+MaskFormat = Literal["palette", "ids", "colours"]
 
 
 def _option(default: Any, help_text: str) -> Any:
@@ -72,6 +73,16 @@ class TransferConfig:
         "without masks), on (also ignore given masks), or off (no masks means one whole-image segment)")
     auto_mask_segments: int = _option(
         4, "most segments automatic matching keeps; segments one photo lacks are dropped, so a pair keeps 1 to this many")
+    mask_format: MaskFormat = _option(
+        "palette", "how mask files are read (stylecore.label_maps): palette (colour-coded in the 9-colour "
+        "palette, anti-aliasing snapped), ids (single-channel class ids, 8 or 16 bit) or colours (every exact "
+        "colour a label, as a dataset's palette)")
+    ignore_label: int | None = _option(
+        None, "with mask_format ids: the class id that labels nothing (often 255 or 0); its pixels take "
+        "their nearest labelled neighbour's label")
+    label_groups: str | None = _option(
+        None, "JSON file (path or URI) mapping group names to lists of class ids or \"#rrggbb\" colours: the "
+        "listed labels become one segment each group; others keep their own")
     laplacian_epsilon: float = _option(1e-7, "epsilon of the matting Laplacian")
     laplacian_radius: int = _option(1, "window radius of the matting Laplacian (1: 3x3 windows)")
     max_image_pixels: int = _option(
@@ -207,6 +218,9 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "affine_epsilon": (0.0, _UNBOUNDED, "()"),  # 0 makes flat windows' fit singular
     "auto_mask_segments": (1, 9, "[]"),  # one palette colour per segment
 }
+_OPTIONAL_RANGES: dict[str, tuple[float, float, str]] = {
+    "ignore_label": (0, 65535, "[]"),  # a 16-bit label map's ids
+}
 """The valid range of every numeric option. NaN and infinities fall outside every range."""
 
 
@@ -228,6 +242,12 @@ def _validation_problems(config: TransferConfig) -> list[str]:
         value = getattr(config, name)
         if not _in_range(value, low, high, brackets):
             problems.append(f"{name} must be in {_range_text(low, high, brackets)}, got {value!r}")
+    for name, (low, high, brackets) in _OPTIONAL_RANGES.items():
+        value = getattr(config, name)
+        if value is not None and not _in_range(value, low, high, brackets):
+            problems.append(f"{name} must be null or in {_range_text(low, high, brackets)}, got {value!r}")
+    if config.mask_format == "palette" and (config.ignore_label is not None or config.label_groups is not None):
+        problems.append("ignore_label and label_groups apply to label maps: set mask_format to ids or colours")
     if config.output_size != "content" and not _in_range(config.output_size, 1, _UNBOUNDED, "[)"):
         problems.append(f"output_size must be 'content' or in [1, inf), got {config.output_size!r}")
     if not problems and config.size * config.coarse_scale < MIN_STAGE_SIZE:

@@ -18,11 +18,13 @@ from stylecore.architectures import layer_choice, minimum_input_side
 from stylecore.config import TransferConfig
 from stylecore.errors import InputImageError
 from stylecore.images import check_photo_size, probe_image, read_photo, resize_image, working_shape
-from stylecore.masks import (PairDiagnostics, check_mask_shape, clean_label_map, pair_segments, read_mask,
+from stylecore.label_maps import IGNORED, MAX_LABELS, key_name
+from stylecore.masks import (PALETTE_NAMES, MaskReading, PairDiagnostics, check_mask_shape, load_mask, pair_segments,
                              resize_labels)
 
 ImageSource = str | os.PathLike[str] | np.ndarray
-"""A file path, or an array: RGB for photos (uint8, or float in [0, 1]), uint8 colour-coded RGB for masks."""
+"""A file path, or an array: RGB for photos (uint8, or float in [0, 1]); for masks uint8 RGB (palette and
+colours formats) or (H, W) integer class ids (ids format)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +36,8 @@ class PreparedPair:
     content_labels: np.ndarray
     style_labels: np.ndarray
     diagnostics: PairDiagnostics
+    label_names: tuple[str, ...] = PALETTE_NAMES
+    """The name of each label value of both maps: the palette's, or a dataset's (:mod:`stylecore.label_maps`)."""
 
     def resized(self, long_side: int) -> PreparedPair:
         """The same pair with both photos (and their labels) rescaled to ``long_side``."""
@@ -61,13 +65,21 @@ def _photo(source: ImageSource, role: str, max_pixels: int) -> np.ndarray:
     return photo
 
 
-def _mask(source: ImageSource, role: str, max_pixels: int) -> np.ndarray:
-    return source if isinstance(source, np.ndarray) else read_mask(source, what=role, max_pixels=max_pixels)
+def masks_to_find(content_mask: ImageSource | None, style_mask: ImageSource | None, auto_masks: str) -> str:
+    """Which label maps automatic segment matching must find: "", "content", "style" or "both".
 
-
-def _check_mask_pairing(content_mask: ImageSource | None, style_mask: ImageSource | None) -> None:
-    if (content_mask is None) != (style_mask is None):
-        raise InputImageError("give both a content mask and a style mask, or neither")
+    A missing side is found from the labelled one (:func:`stylecore.segment_matching.one_side_pair`)
+    unless ``auto_masks`` is "off", which refuses one mask without the other: with no automatic
+    matching there is nothing to pair the labelled photo's segments with.
+    """
+    missing = [role for role, mask in (("content", content_mask), ("style", style_mask)) if mask is None]
+    if auto_masks == "off" and len(missing) == 1:
+        raise InputImageError(f"the pair has a {'style' if missing == ['content'] else 'content'} mask but no "
+                              f"{missing[0]} mask, which auto_masks off cannot find; give both masks or set "
+                              "auto_masks to when_missing")
+    if auto_masks == "off" or not missing:
+        return ""
+    return "both" if len(missing) == 2 else missing[0]
 
 
 def _shape(source: ImageSource, role: str, max_pixels: int) -> tuple[int, int]:
@@ -82,7 +94,7 @@ def probe_pair(content: ImageSource, style: ImageSource, content_mask: ImageSour
 
     Raises :class:`InputImageError` with one sentence; decodes nothing and needs no network.
     """
-    _check_mask_pairing(content_mask, style_mask)
+    masks_to_find(content_mask, style_mask, config.auto_masks)
     for role, photo, mask in (("content", content, content_mask), ("style", style, style_mask)):
         photo_name = _name(f"{role} photo", photo)
         photo_shape = _shape(photo, f"{role} photo", config.max_image_pixels)
@@ -113,27 +125,44 @@ def check_stage_shape(shape: tuple[int, int], config: TransferConfig, *, what: s
 
 def prepare_pair(content: ImageSource, style: ImageSource, content_mask: ImageSource | None = None,
                  style_mask: ImageSource | None = None, *, long_side: int, min_segment_fraction: float,
-                 max_pixels: int = TransferConfig.max_image_pixels) -> PreparedPair:
-    """Load, resize and clean a pair. Both masks or neither: no masks means one segment each side.
+                 max_pixels: int = TransferConfig.max_image_pixels,
+                 reading: MaskReading = MaskReading()) -> PreparedPair:
+    """Load, resize and clean a pair. A side without a mask is one segment, label 0, until automatic
+    segment matching (:mod:`stylecore.segment_matching`) finds its labels.
 
-    Photos and masks are read with ``max_pixels`` as their limit (see :mod:`stylecore.images`).
+    Photos and masks are read with ``max_pixels`` as their limit (see :mod:`stylecore.images`), masks
+    as ``reading`` says (:class:`~stylecore.masks.MaskReading`, default: palette masks).
     """
-    _check_mask_pairing(content_mask, style_mask)
-    content_photo, style_photo = _photo(content, "content photo", max_pixels), _photo(style, "style photo", max_pixels)
-    content_shape = working_shape(*content_photo.shape[:2], long_side)
-    style_shape = working_shape(*style_photo.shape[:2], long_side)
-    if content_mask is None:
-        content_labels = np.zeros(content_shape, np.uint8)
-        style_labels = np.zeros(style_shape, np.uint8)
-        content_diagnostics = style_diagnostics = None
-    else:
-        content_labels, content_diagnostics = clean_label_map(
-            _mask(content_mask, "content mask", max_pixels), photo_shape=content_photo.shape[:2], working_shape=content_shape,
-            min_segment_fraction=min_segment_fraction, what=_name("content mask", content_mask))
-        style_labels, style_diagnostics = clean_label_map(
-            _mask(style_mask, "style mask", max_pixels), photo_shape=style_photo.shape[:2], working_shape=style_shape,
-            min_segment_fraction=min_segment_fraction, what=_name("style mask", style_mask))
+    photos, labels, keys, diagnostics = {}, {}, {}, {}
+    for role, photo, mask in (("content", content, content_mask), ("style", style, style_mask)):
+        photo = _photo(photo, f"{role} photo", max_pixels)
+        shape = working_shape(*photo.shape[:2], long_side)
+        photos[role] = resize_image(photo, shape)
+        labels[role], diagnostics[role] = np.zeros(shape, np.uint8), None
+        if mask is not None:
+            labels[role], keys[role], diagnostics[role] = load_mask(
+                mask, reading=reading, photo_shape=photo.shape[:2], working_shape=shape,
+                min_segment_fraction=min_segment_fraction, what=_name(f"{role} mask", mask), max_pixels=max_pixels)
+    names = _shared_labels(labels, keys, reading)
     return PreparedPair(
-        content=resize_image(content_photo, content_shape), style=resize_image(style_photo, style_shape),
-        content_labels=content_labels, style_labels=style_labels,
-        diagnostics=pair_segments(content_labels, style_labels, content_diagnostics, style_diagnostics))
+        content=photos["content"], style=photos["style"], content_labels=labels["content"],
+        style_labels=labels["style"], label_names=names,
+        diagnostics=pair_segments(labels["content"], labels["style"], diagnostics["content"], diagnostics["style"],
+                                  names=names))
+
+
+def _shared_labels(labels: dict[str, np.ndarray], keys: dict[str, np.ndarray], reading: MaskReading) -> tuple[str, ...]:
+    """Relabel each side's ``labels`` (indices into its ``keys``) in place to indices into the keys of both
+    sides together, so that one value means one label in both photos; the name of each value.
+
+    Palette masks need nothing: their values are palette indices on both sides already.
+    """
+    if reading.mask_format == "palette" or not keys:
+        return PALETTE_NAMES
+    shared = np.unique(np.concatenate([side_keys[side_keys != IGNORED] for side_keys in keys.values()]))
+    if shared.size > MAX_LABELS:
+        raise InputImageError(f"the pair's two masks have {shared.size} distinct labels together, more than the "
+                              f"{MAX_LABELS} a label map can carry; fold them into groups with --label-groups")
+    for role, side_keys in keys.items():
+        labels[role] = np.searchsorted(shared, side_keys).astype(np.uint8)[labels[role]]
+    return tuple(key_name(int(key), reading.groups, reading.mask_format) for key in shared)

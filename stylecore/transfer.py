@@ -30,12 +30,12 @@ from stylecore.extractors import FeatureExtractor, load_extractor
 from stylecore.images import read_photo, resize_image, to_uint8, working_shape
 from stylecore.laplacian import matting_laplacian
 from stylecore.local_affine import apply_local_affine, fit_local_affine, local_affine_smoothing
-from stylecore.masks import PairDiagnostics
+from stylecore.masks import MaskReading, PairDiagnostics
 from stylecore.objective import StageObjective
 from stylecore.optimise import minimise
 from stylecore.output import PhotoMetadata, read_metadata
-from stylecore.pair import ImageSource, PreparedPair, prepare_pair, probe_pair
-from stylecore.segment_matching import automatic_pair
+from stylecore.pair import ImageSource, PreparedPair, masks_to_find, prepare_pair, probe_pair
+from stylecore.segment_matching import automatic_pair, one_side_pair
 
 Progress = Callable[[int, int, int, dict[str, float]], None]
 """Called after every iteration with (stage, iteration, stage's iteration budget, losses)."""
@@ -92,9 +92,9 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
     message for unusable input or a diverging optimisation.
     """
     started = time.perf_counter()
-    automatic = config.auto_masks == "on" or (config.auto_masks == "when_missing" and content_mask is None)
     if config.auto_masks == "on":
         content_mask = style_mask = None
+    find = masks_to_find(content_mask, style_mask, config.auto_masks)
     probe_pair(content, style, content_mask, style_mask, config=config)
     if extractor is None:
         extractor = load_extractor(config.extractor, seed=config.seed)
@@ -104,11 +104,14 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
         content, what="content photo", max_pixels=config.max_image_pixels)
     metadata = PhotoMetadata() if isinstance(content, np.ndarray) else read_metadata(content)
     pair = prepare_pair(content_photo, style, content_mask, style_mask, long_side=config.size,
-                        min_segment_fraction=config.min_segment_fraction, max_pixels=config.max_image_pixels)
+                        min_segment_fraction=config.min_segment_fraction, max_pixels=config.max_image_pixels,
+                        reading=MaskReading.from_config(config))
     matching_started = time.perf_counter()
-    if automatic:
+    if find == "both":
         pair = automatic_pair(pair, extractor, segments=config.auto_mask_segments,
                               min_segment_fraction=config.min_segment_fraction, seed=config.seed)
+    elif find:
+        pair = one_side_pair(pair, extractor, find=find, min_segment_fraction=config.min_segment_fraction)
     layers = layer_choice(config.extractor, config.content_layers, config.style_layers,
                           config.style_layer_weights)
     timings = {"prepare": matching_started - started, "segment_matching": time.perf_counter() - matching_started}

@@ -37,7 +37,7 @@ from ray_jobs.schema import METADATA_SCHEMA
 from stylecore.config import TransferConfig
 from stylecore.render_version import RENDER_VERSION
 from stylecore.weights import SQUEEZENET_SHA256
-from stylecore.masks import label_names, read_mask, snap_to_palette
+from stylecore.masks import PALETTE_NAMES, label_names, read_mask, snap_to_palette
 
 CONFIG = TransferConfig(size=64, coarse_scale=1.0, stage1_iterations=3, stage2_iterations=3)
 GOOD = {"pair01": 1, "pair02": 2}
@@ -146,7 +146,7 @@ def test_rows_record_inputs_configuration_losses_and_worker(first_run, data_root
     assert json.loads(pair01["mask_diagnostics_json"])["matched"] == pair01["matched_labels"]
     assert len(pair01["matched_labels"]) >= 2 and pair02["matched_labels"][0] == "blue"
     assert not pair01["automatic_masks"] and pair01["automatic_content_mask_path"] is None
-    assert pair02["automatic_masks"] and json.loads(pair02["mask_diagnostics_json"])["automatic"]
+    assert pair02["automatic_masks"] and json.loads(pair02["mask_diagnostics_json"])["masks_found"] == "both"
     assert pair02["fallbacks"][0].startswith("automatic masks used") and rows["corrupt"]["fallbacks"] is None
     masks = {side: read_mask(first_run[3] / pair02[f"automatic_{side}_mask_path"]) for side in ("content", "style")}
     assert masks["content"].shape[:2] == (pair02["working_height"], pair02["working_width"])
@@ -330,3 +330,30 @@ def test_a_one_cpu_actors_numba_kernels_run_on_one_thread(ray_session):
     assert ray.get(configured.threads_used.remote()) == 1
     # Without the set-up numba starts a thread per core of the machine (2 or more here), and uses them.
     assert ray.get(unconfigured.threads_used.remote()) > 1
+
+
+def test_rows_labelled_on_one_side_or_as_class_ids_render(ray_session, data_root, tmp_path):
+    """A row with only a content mask (or only a style mask) renders, its other side's segments found
+    from the labelled one; a row of class-id masks with a group table renders with the groups' names."""
+    hand = {side: snap_to_palette(read_mask(data_root / "pair01" / f"{side}_mask.png"))[0] for side in ("content", "style")}
+    for side, labels in hand.items():
+        Image.fromarray((labels * 3 + 2).astype(np.uint8), mode="L").save(data_root / "pair01" / f"{side}_ids.png")
+    present = sorted(set(np.unique(hand["content"])) | set(np.unique(hand["style"])))
+    table = {PALETTE_NAMES[index]: [int(index) * 3 + 2] for index in present}
+    (data_root / "pair01" / "groups.json").write_text(json.dumps(table))
+    pair = {"content": "pair01/content.png", "style": "pair01/style.png"}
+    rows = [{"id": "content-only", **pair, "content_mask": "pair01/content_mask.png"},
+            {"id": "style-only", **pair, "style_mask": "pair01/style_mask.png"},
+            {"id": "ids", **pair, "content_mask": "pair01/content_ids.png", "style_mask": "pair01/style_ids.png",
+             "mask_format": "ids", "label_groups": "pair01/groups.json"}]
+    summary, _ = run(write_manifest(tmp_path / "manifest.jsonl", rows), data_root, tmp_path / "output", actors=1)
+    rendered = rows_of(summary)
+    assert {row_id: row["status"] for row_id, row in rendered.items()} == dict.fromkeys(
+        ("content-only", "style-only", "ids"), "ok")
+    assert [rendered[row_id]["masks_found"] for row_id in ("content-only", "style-only", "ids")] == ["style", "content", ""]
+    hand_labels = set(label_names(hand["content"]))
+    found = read_mask(tmp_path / "output" / rendered["content-only"]["automatic_style_mask_path"])
+    assert set(label_names(snap_to_palette(found)[0])) <= hand_labels
+    assert rendered["content-only"]["automatic_masks"] and set(rendered["content-only"]["matched_labels"]) <= hand_labels
+    assert set(rendered["ids"]["matched_labels"]) == hand_labels & set(label_names(hand["style"]))
+    assert json.loads(rendered["ids"]["config_json"])["mask_format"] == "ids"

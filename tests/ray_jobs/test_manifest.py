@@ -65,7 +65,10 @@ def test_jsonl_csv_and_parquet_give_the_same_entries(tmp_path):
     (["id,content", "a,x.png"], "line 1: missing required column 'style'"),
     (["id,content,style", "a,x.png,y.png", "b,x.png,y.png", "a,z.png,y.png"],
      "line 4: duplicate id 'a' (first used on line 2)"),
-    (["id,content,style,content_mask", "a,x.png,y.png,m.png"], "line 2: give both content_mask and style_mask"),
+    (["id,content,style,mask_format", "a,x.png,y.png,jpeg"],
+     "line 2: mask_format rejected: invalid configuration: mask_format must be one of 'palette', 'ids', 'colours'"),
+    (["id,content,style,ignore_label", "a,x.png,y.png,255"],
+     "line 2: ignore_label rejected: invalid configuration: ignore_label and label_groups apply to label maps"),
     (["id,content,style,config", 'a,x.png,y.png,"{""size"": 8}"'],
      "line 2: config override rejected: invalid configuration: size x coarse_scale must be at least 32 px"),
     (["id,content,style,config", 'a,x.png,y.png,"{""sise"": 64}"'], "line 2: config override rejected: unknown"),
@@ -119,6 +122,16 @@ def test_parquet_without_a_required_column_is_refused(tmp_path):
     pq.write_table(pa.table({"id": ["a"], "content": ["x.png"]}), path)
     with pytest.raises(ManifestError, match="missing required column 'style'"):
         read_manifest(path, data_root=tmp_path, config=BASE)
+
+
+def test_label_columns_set_the_row_configuration_and_one_mask_is_accepted(tmp_path):
+    path = write_csv(tmp_path / "m.csv", ["id,content,style,content_mask,mask_format,ignore_label,label_groups",
+                                          "a,x.png,y.png,m.png,ids,255,groups/city.json", "b,x.png,y.png,,,,"])
+    labelled, plain = read_manifest(path, data_root=tmp_path / "data", config=BASE)
+    assert labelled.config == BASE.replace(mask_format="ids", ignore_label=255,
+                                           label_groups=str(tmp_path / "data" / "groups" / "city.json"))
+    assert labelled.content_mask == str(tmp_path / "data" / "m.png") and labelled.style_mask is None
+    assert plain.config == BASE
 
 
 def test_missing_photos_are_not_a_manifest_problem(tmp_path):

@@ -13,6 +13,7 @@ from ray_jobs.errors import ManifestError
 from ray_jobs.manifest import read_manifest
 from ray_jobs.manifest_builder import build_rows, natural_order, write_manifest
 from stylecore.config import TransferConfig
+from stylecore.storage import write_bytes
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -35,7 +36,7 @@ def test_one_command_reproduces_the_example_manifest_byte_for_byte(tmp_path):
                           "--content-key", r"in(\d+)", "--style-key", r"tar(\d+)", "--id", "pair{key:0>2}",
                           "--output", str(output))
     assert completed.returncode == 0, completed.stderr
-    assert "wrote 60 rows (60 with masks)" in completed.stderr
+    assert "wrote 60 rows (60 with masks, 0 with one)" in completed.stderr
     assert output.read_bytes() == (REPOSITORY / "manifests" / "dpst-all.jsonl").read_bytes()
 
 
@@ -63,7 +64,8 @@ def test_key_pairing_finds_masks_by_the_same_key_and_counts_the_unpaired(tmp_pat
                        style_masks=Path("seg"), pairing="key", content_key=r"shot_(\d+)", style_key=r"look_(\d+)")
     assert [row["id"] for row in built.rows] == ["1", "2"]
     assert built.rows[0]["content_mask"] == "seg/shot_1.png" and built.rows[0]["style_mask"] == "seg/look_1.png"
-    assert "content_mask" not in built.rows[1]  # look_2 has no mask: no masks, automatic matching
+    assert built.rows[1]["content_mask"] == "seg/shot_2.png" and "style_mask" not in built.rows[1]
+    assert (built.with_masks, built.with_one_mask) == (1, 1)  # look_2's segments are found from shot_2's mask
     assert built.skipped["photos without a partner of the same key"] == 1
 
 
@@ -89,3 +91,46 @@ def test_two_files_with_one_key_and_a_bad_override_are_refused(tmp_path):
 
 def test_natural_order_reads_numbers():
     assert sorted(["in10", "in2", "in1", "b"], key=natural_order) == ["b", "in1", "in2", "in10"]
+
+
+def test_label_maps_with_a_group_table_for_every_row(tmp_path):
+    touch(tmp_path / "city" / "leftImg8bit", "aachen_1_leftImg8bit.png", "aachen_2_leftImg8bit.png")
+    touch(tmp_path / "city" / "gtFine", "aachen_1_gtFine_labelTrainIds.png", "aachen_2_gtFine_labelTrainIds.png")
+    touch(tmp_path / "looks", "night.jpg")
+    table = REPOSITORY / "manifests" / "label-groups" / "cityscapes.json"
+    completed = run_build("--root", str(tmp_path), "--content", "city/leftImg8bit", "--style", "looks",
+                          "--content-masks", "city/gtFine", "--content-key", r"(.+)_(?:leftImg8bit|gtFine_labelTrainIds)",
+                          "--mask-format", "ids", "--ignore-label", "255", "--label-groups", str(table),
+                          "--output", str(tmp_path / "m.csv"))
+    assert completed.returncode == 0, completed.stderr
+    assert "wrote 2 rows (0 with masks, 2 with one)" in completed.stderr
+    entries = read_manifest(tmp_path / "m.csv", data_root=tmp_path, config=TransferConfig())
+    assert [entry.content_mask for entry in entries] == [
+        str(tmp_path / "city" / "gtFine" / f"aachen_{number}_gtFine_labelTrainIds.png") for number in (1, 2)]
+    assert all(entry.style_mask is None for entry in entries)
+    assert {entry.config for entry in entries} == {
+        TransferConfig(mask_format="ids", ignore_label=255, label_groups=str(table))}
+    (tmp_path / "bad.json").write_text('{"sky": [10], "air": [10]}')
+    refused = run_build("--root", str(tmp_path), "--content", "city/leftImg8bit", "--style", "looks",
+                        "--mask-format", "ids", "--label-groups", str(tmp_path / "bad.json"),
+                        "--output", str(tmp_path / "n.csv"))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "10 is in both group 'sky' and group 'air'" in refused.stderr and not (tmp_path / "n.csv").exists()
+
+
+def test_a_root_in_object_storage_is_listed_and_the_manifest_written_there(object_store):
+    root = f"{object_store.bucket('dataset')}/nightly"
+    for name in ("photos/IMG_1.png", "photos/IMG_2.jpg", "photos/.hidden.png", "photos/notes.txt",
+                 "labels/IMG_1.png", "styles/winter.png"):
+        write_bytes(f"{root}/{name}", b"not decoded by the builder")
+    built = build_rows(root=root, content="photos", style="styles", content_masks="labels",
+                       content_key=r"IMG_(\d+)", labels={"mask_format": "colours"})
+    assert [(row["id"], row["content"], row.get("content_mask")) for row in built.rows] == [
+        ("1--winter", "photos/IMG_1.png", "labels/IMG_1.png"), ("2--winter", "photos/IMG_2.jpg", None)]
+    assert built.skipped["non-image files"] == 1 and built.with_one_mask == 1
+    write_manifest(built.rows, f"{root}/manifest.parquet")
+    entries = read_manifest(f"{root}/manifest.parquet", data_root=root, config=TransferConfig())
+    assert [entry.content for entry in entries] == [f"{root}/photos/IMG_1.png", f"{root}/photos/IMG_2.jpg"]
+    assert entries[0].content_mask == f"{root}/labels/IMG_1.png" and entries[0].config.mask_format == "colours"
+    with pytest.raises(ManifestError, match=r"no pairs found in s3://dataset/nightly/missing"):
+        build_rows(root=root, content="missing", style="styles")

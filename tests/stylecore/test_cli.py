@@ -94,7 +94,12 @@ def refused_inputs(folder: Path) -> dict[str, list[str]]:
     Image.new("RGB", (3000, 40), (200, 100, 50)).save(folder / "panorama.png")
     Image.new("RGB", (width // 2, height), (0, 0, 255)).save(folder / "half_width_mask.png")
     Image.new("RGB", (width, height), (200, 120, 40)).save(folder / "orange_mask.png")
+    class_ids = np.full((height, width), 7, np.uint8)
+    class_ids[height // 2:] = 21
+    Image.fromarray(class_ids, mode="L").save(folder / "class_ids.png")
+    (folder / "groups.json").write_text('{"road": [7], "sky": [7]}')
     masks = ["--content-mask", str(paths["content_mask"]), "--style-mask", str(paths["style_mask"])]
+    id_masks = ["--content-mask", str(folder / "class_ids.png"), "--style-mask", str(folder / "class_ids.png")]
     return {
         "missing": ["--content", str(folder / "missing.png"), "--style", style],
         "empty": ["--content", str(folder / "empty.png"), "--style", style],
@@ -108,7 +113,12 @@ def refused_inputs(folder: Path) -> dict[str, list[str]]:
                                   str(folder / "half_width_mask.png"), "--style-mask", str(paths["style_mask"])],
         "mask off the palette": ["--content", content, "--style", style, "--content-mask",
                                  str(folder / "orange_mask.png"), "--style-mask", str(paths["style_mask"])],
-        "one mask only": ["--content", content, "--style", style, *masks[:2]],
+        "one mask only, automatic masks off": ["--content", content, "--style", style, *masks[:2], "--auto-masks", "off"],
+        "class-id map as a palette mask": ["--content", content, "--style", style, *id_masks],
+        "colour mask as class ids": ["--content", content, "--style", style, *masks, "--mask-format", "ids"],
+        "one label in two groups": ["--content", content, "--style", style, *id_masks, "--mask-format", "ids",
+                                    "--label-groups", str(folder / "groups.json")],
+        "ignore label with palette masks": ["--content", content, "--style", style, *masks, "--ignore-label", "0"],
         "zero size": ["--content", content, "--style", style, *masks, "--size", "0"],
         "zero iterations": ["--content", content, "--style", style, "--stage2-iterations", "0"],
         "NaN weight": ["--content", content, "--style", style, "--tv-weight", "nan"],
@@ -137,7 +147,7 @@ def test_save_masks_writes_the_automatic_label_maps_as_masks_that_read_back(tmp_
                         "--stage2-iterations", "1", "--save-masks", "--quiet")
     assert completed.returncode == 0, completed.stderr
     sidecar = json.loads(output.with_suffix(".json").read_text())
-    assert sidecar["automatic_masks"] and sidecar["diagnostics"]["automatic"]
+    assert sidecar["automatic_masks"] and sidecar["diagnostics"]["masks_found"] == "both"
     content_mask = np.asarray(Image.open(sidecar["saved_masks"]["content"]))
     style_mask = np.asarray(Image.open(tmp_path / "out-style-mask.png"))
     assert content_mask.shape[:2] == tuple(sidecar["working_shape"])  # read back as hand masks at any photo size

@@ -8,7 +8,7 @@ from stylecore import masks
 from stylecore.errors import InputImageError
 from stylecore.masks import (PALETTE, PALETTE_NAMES, check_mask_shape, clean_label_map, label_map_to_rgb, label_names,
                              load_label_map, merge_specks, snap_to_palette)
-from stylecore.pair import prepare_pair
+from stylecore.pair import masks_to_find, prepare_pair
 from tests.conftest import DPST_DATA, example_pair_paths
 
 
@@ -100,13 +100,18 @@ def test_pair_23_style_is_its_content():
     assert pair.diagnostics.content_only == () and pair.diagnostics.style_only == ()
 
 
-def test_no_masks_is_one_segment_and_one_mask_alone_is_refused():
+def test_no_masks_is_one_segment_and_one_mask_alone_is_refused_only_without_automatic_masks():
     paths = example_pair_paths(2)
     pair = prepare_pair(paths["content"], paths["style"], long_side=48, min_segment_fraction=0.001)
     assert pair.diagnostics.matched == ("blue",) and pair.diagnostics.content is None
-    with pytest.raises(InputImageError, match="both"):
-        prepare_pair(paths["content"], paths["style"], paths["content_mask"], long_side=48,
-                     min_segment_fraction=0.001)
+    one_side = prepare_pair(paths["content"], paths["style"], paths["content_mask"], long_side=48,
+                            min_segment_fraction=0.001)
+    assert one_side.diagnostics.content is not None and one_side.diagnostics.style is None
+    assert masks_to_find(paths["content_mask"], None, "when_missing") == "style"
+    assert masks_to_find(None, paths["style_mask"], "on") == "content"
+    assert masks_to_find(None, None, "when_missing") == "both" and masks_to_find(None, None, "off") == ""
+    with pytest.raises(InputImageError, match="no style mask, which auto_masks off cannot find"):
+        masks_to_find(paths["content_mask"], None, "off")
 
 
 def test_unreadable_mask_is_a_clear_error(tmp_path):

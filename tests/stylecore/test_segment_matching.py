@@ -7,8 +7,8 @@ import tensorflow as tf
 from stylecore.config import TransferConfig
 from stylecore.extractors import load_extractor
 from stylecore.images import working_shape
-from stylecore.masks import PALETTE
-from stylecore.segment_matching import (FEATURE_LONG_SIDE, cell_features,
+from stylecore.masks import PALETTE, PALETTE_NAMES
+from stylecore.segment_matching import (FEATURE_LONG_SIDE, assign_cells, cell_features,
                                         match_segments, refine_labels)
 from stylecore.transfer import transfer
 
@@ -135,3 +135,36 @@ def test_the_cells_do_not_depend_on_the_working_size_above_the_network_input_siz
                                       strict=True):
         assert from_large.shape == from_small.shape
         np.testing.assert_allclose(from_large, from_small, atol=1e-5)
+
+
+def top_and_bottom_mask() -> np.ndarray:
+    """The scene's own regions hand-labelled: grey top, purple bottom."""
+    mask = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    mask[:HEIGHT // 2] = PALETTE["grey"]
+    mask[HEIGHT // 2:] = PALETTE["purple"]
+    return mask
+
+
+@pytest.mark.parametrize("given", ["content", "style"])
+def test_one_labelled_side_finds_the_other_sides_regions_with_its_labels(squeezenet, given):
+    """The style's orange sky and brown ground take the content's grey and purple labels (or the reverse)."""
+    masks = {"content_mask": None, "style_mask": None, f"{given}_mask": top_and_bottom_mask()}
+    result = transfer(CONTENT, STYLE, **masks, config=TINY, extractor=squeezenet)
+    found = "style" if given == "content" else "content"
+    assert result.diagnostics.masks_found == found and result.diagnostics.automatic
+    assert result.diagnostics.matched == ("grey", "purple")
+    top, bottom = halves(getattr(result, f"{found}_labels"))
+    assert np.mean(top == PALETTE_NAMES.index("grey")) > 0.9 and np.mean(bottom == PALETTE_NAMES.index("purple")) > 0.9
+    assert getattr(result.diagnostics, given) is not None and getattr(result.diagnostics, found) is None
+
+
+def test_assign_cells_steps_follow_the_other_photos_look():
+    """Two groups whose means sit apart in the labelled photo; the other photo's cells are shifted as
+    a whole (night against day): nearest mean alone puts every cell in one group, three k-means steps
+    started from the means recover both."""
+    rng = np.random.default_rng(0)
+    known = np.concatenate([rng.normal(0, 0.1, (8, 8, 2)), rng.normal(2, 0.1, (8, 8, 2))])
+    grid = np.repeat([[3], [5]], 8, axis=0).repeat(8, axis=1).astype(np.uint8)
+    other = known + 1.2
+    assert set(np.unique(assign_cells(grid, known, other, iterations=0))) == {5}
+    np.testing.assert_array_equal(assign_cells(grid, known, other, iterations=3), grid)
