@@ -230,10 +230,12 @@ class WorkerPool:
         try:
             outcome = ray.get(ref, timeout=DESCRIBE_TIMEOUT)
         except LOST_WORKER_ERRORS:
-            self._replace(row.actor, more_work=bool(pending or running))
-            if row.task.attempt <= self._options.max_retries:
+            retried = row.task.attempt <= self._options.max_retries
+            if retried:
                 pending.appendleft(dataclasses.replace(row.task, attempt=row.task.attempt + 1))
-            else:
+            # after the row is queued again: the last row's retry needs a replacement too
+            self._replace(row.actor, more_work=bool(pending or running))
+            if not retried:
                 yield _lost_outcome(row.task)
             return
         except ray.exceptions.RayError as error:
