@@ -73,7 +73,9 @@ examples:
   ray job submit --working-dir . -- python -m ray_jobs.render manifests/dpst-all.jsonl \\
       --data-root /shared/dpst --output /shared/runs/dpst
   python -m ray_jobs.render s3://photos/manifests/nightly.csv --data-root s3://photos/dpst \\
-      --output s3://renders/nightly"""
+      --output s3://renders/nightly
+  python -m ray_jobs.render s3://photos/manifests/nightly.csv --data-root s3://photos/dpst \\
+      --output s3://renders/nightly --gpus-per-actor 1 --actors 8 --start-timeout 900   # GPU nodes on demand"""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,7 @@
 """The pool following a cluster whose nodes change under the job (``ray.cluster_utils.Cluster``, real
 raylets started and stopped): a node that joins gets rows, a node removed while its actor holds a row
-costs a retry and no row, and the lost actor's replacement runs on a node added afterwards.
+costs a retry and no row, and the lost actor's replacement runs on a node added afterwards; fewer
+actors up than ``--min-actors`` end the job at the start timeout.
 
 Every row waits a few seconds on its device phase (``RAY_JOBS_TEST_SLOW``) so that the nodes change
 while rows are still running, whatever the machine's load. Each test builds its own cluster.
@@ -17,6 +18,7 @@ import ray
 from local_clusters import copy_example_pair, free_port, node_ports, read_rows, wait_for, write_manifest
 from ray.cluster_utils import Cluster
 
+from ray_jobs.errors import JobError
 from ray_jobs.job import JobOptions, JobSummary, run_job
 from ray_jobs.manifest import read_manifest
 from ray_jobs.worker import TEST_SLOW_VARIABLE
@@ -100,3 +102,15 @@ def test_a_node_removed_mid_row_loses_no_row_and_its_actor_is_replaced_on_a_late
     assert max(row["attempts"] for row in rows.values()) == 2
     assert rows_by_node(summary, rows).get(later.node_id), "the replacement on the later node rendered no row"
 
+
+
+def test_fewer_actors_up_than_min_actors_end_the_job_at_the_start_timeout_saying_how_many(cluster, tmp_path):
+    # the 1-CPU head holds one of the two 1-CPU actors asked for; no node comes for the other
+    thread, result = run_in_background(tmp_path, ["s1", "s2"], actors=2, min_actors=2, start_timeout=120)
+    thread.join(timeout=300)
+    message = str(result.get("error"))
+    assert isinstance(result.get("error"), JobError), result
+    assert message.startswith("only 1 of the 2 actors of --min-actors started within --start-timeout 2m00s: "
+                              "asked for 2 actor(s) of 1 CPU(s), 0 GPU(s)"), message
+    assert not (tmp_path / "out" / "metadata").exists()
+    wait_for(lambda: busy_cpus() == 0, 60, "the started actor's release")
