@@ -117,8 +117,7 @@ def plan_actors(nodes: Sequence[NodeResources], *, rows: int, size: int, actors:
     if gpus_per_actor is not None and gpus_per_actor < 0 or memory_per_actor is not None and memory_per_actor < 0:
         raise JobError("--gpus-per-actor and --memory-per-actor must not be negative.")
     memory = actor_memory_bytes(size) if memory_per_actor is None else round(memory_per_actor * 2**30)
-    gpus = (1 if use_gpus and any(int(node.gpus) >= 1 for node in nodes) else 0) \
-        if gpus_per_actor is None else gpus_per_actor
+    gpus = _actor_gpus(nodes, gpus_per_actor=gpus_per_actor, use_gpus=use_gpus)
     hosts = [node for node in nodes if int(node.gpus) >= gpus] if gpus else list(nodes)
     if actors and not cpus_per_actor and not gpus and nodes:
         # CPU actors sharing the cluster: ``actors`` equal shares, none larger than the largest node
@@ -133,6 +132,13 @@ def plan_actors(nodes: Sequence[NodeResources], *, rows: int, size: int, actors:
         groups = [fallback]
     wanted = min(actors or sum(group.count for group in groups), rows)
     return ActorPlan(tuple(_take(groups, wanted)))
+
+
+def _actor_gpus(nodes: Sequence[NodeResources], *, gpus_per_actor: int | None, use_gpus: bool) -> int:
+    """GPUs per actor: as given, else one where a node up now has a GPU and the job may use it."""
+    if gpus_per_actor is not None:
+        return gpus_per_actor
+    return 1 if use_gpus and any(int(node.gpus) >= 1 for node in nodes) else 0
 
 
 def _node_group(node: NodeResources, *, gpus: int, cpus_per_actor: int | None, memory: int,
