@@ -1,7 +1,8 @@
 """The pool following a cluster whose nodes change under the job (``ray.cluster_utils.Cluster``, real
 raylets started and stopped): a node that joins gets rows, a node removed while its actor holds a row
 costs a retry and no row, and the lost actor's replacement runs on a node added afterwards; fewer
-actors up than ``--min-actors`` end the job at the start timeout.
+actors up than ``--min-actors`` end the job at the start timeout; an actor left idle once no row is
+queued is released before the job ends.
 
 Every row waits a few seconds on its device phase (``RAY_JOBS_TEST_SLOW``) so that the nodes change
 while rows are still running, whatever the machine's load. Each test builds its own cluster.
@@ -21,7 +22,7 @@ from ray.cluster_utils import Cluster
 from ray_jobs.errors import JobError
 from ray_jobs.job import JobOptions, JobSummary, run_job
 from ray_jobs.manifest import read_manifest
-from ray_jobs.worker import TEST_SLOW_VARIABLE
+from ray_jobs.worker import TEST_FAULT_VARIABLE, TEST_SLOW_VARIABLE
 from stylecore.config import TransferConfig
 
 CONFIG = TransferConfig(size=64, coarse_scale=1.0, stage1_iterations=2, stage2_iterations=2)
@@ -114,3 +115,19 @@ def test_fewer_actors_up_than_min_actors_end_the_job_at_the_start_timeout_saying
                               "asked for 2 actor(s) of 1 CPU(s), 0 GPU(s)"), message
     assert not (tmp_path / "out" / "metadata").exists()
     wait_for(lambda: busy_cpus() == 0, 60, "the started actor's release")
+
+
+def test_an_idle_actor_is_released_once_the_queue_is_drained_while_the_last_row_runs(cluster, tmp_path,
+                                                                                      monkeypatch):
+    add_node(cluster)
+    monkeypatch.setenv(TEST_FAULT_VARIABLE, "hang:h2")
+    thread, result = run_in_background(tmp_path, ["h1", "h2"], actors=2, min_actors=2,
+                                       row_timeout=100)
+    wait_for(lambda: "[1/2]" in result["console"].getvalue(), 240, "the first row")
+    # h2 hangs on its actor; h1's actor, with nothing queued, is released while the job goes on
+    wait_for(lambda: busy_cpus() == 1, 30, "the idle actor's release")
+    assert thread.is_alive()
+    summary, rows = finished(thread, result)
+    assert (rows["h1"]["status"], rows["h2"]["error_type"]) == ("ok", "RowTimeoutError")
+    # the released actor's report was kept: it rendered h1
+    assert [(info.worker, info.rendered) for info in summary.workers] == [(rows["h1"]["worker"], 1)]
