@@ -172,7 +172,8 @@ def test_cpu_actors_of_the_default_shape_are_spread_over_the_nodes_started_for_t
                                                                                      data_root, tmp_path):
     wait_for(lambda: not autoscaled_nodes(autoscaling_cluster), 180, "the scale-down of earlier tests' nodes")
     before = {node["NodeID"] for node in on_cluster(autoscaling_cluster, "ray.nodes()")}
-    render(autoscaling_cluster, data_root, tmp_path, "--actors", "2")
+    # rows start once both actors are up, so each gets rows (one could render all four small rows alone)
+    render(autoscaling_cluster, data_root, tmp_path, "--actors", "2", "--min-actors", "2")
     [metadata] = (tmp_path / "out" / "metadata").glob("*.parquet")
     rows = read_rows(metadata)
     assert {row["status"] for row in rows.values()} == {"ok"}
