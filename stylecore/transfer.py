@@ -25,7 +25,7 @@ import scipy.sparse
 from stylecore.colour_transfer import colour_statistics_transfer
 from stylecore.config import TransferConfig
 from stylecore.errors import OptimisationError
-from stylecore.architectures import layer_choice
+from stylecore.architectures import LayerChoice, layer_choice
 from stylecore.extractors import FeatureExtractor, load_extractor
 from stylecore.images import read_photo, resize_image, to_uint8, working_shape
 from stylecore.laplacian import matting_laplacian
@@ -82,7 +82,7 @@ class PreparedTransfer:
 
     config: TransferConfig
     extractor: FeatureExtractor
-    layers: Any
+    layers: LayerChoice
     """The extractor's content and style layers with their weights (:func:`~stylecore.architectures.layer_choice`)."""
     pair: PreparedPair
     """The pair at the working size, with its (given or matched) label maps."""
