@@ -26,13 +26,19 @@ import numba
 
 from stylecore.tensorflow_runtime import load_tensorflow
 
+DECLARED_GPUS_VARIABLE = "RAY_JOBS_DECLARED_GPUS"
+"""Set to ``1``: a GPU actor whose TensorFlow finds no GPU runs on its CPU instead of refusing."""
+DECLARED_GPU_DEVICE = "CPU (declared GPU)"
+"""``device`` of an actor Ray gave a GPU that its TensorFlow cannot see, running on its CPU."""
+
 
 @dataclasses.dataclass(frozen=True)
 class DeviceInfo:
     """Where an actor's TensorFlow runs."""
 
     device: str
-    """``"GPU:0"`` (the actor's GPU, whichever physical card it is) or ``"CPU"``."""
+    """``"GPU:0"`` (the actor's GPU, whichever physical card it is), ``"CPU"``, or
+    :data:`DECLARED_GPU_DEVICE` (a GPU assigned by Ray that TensorFlow cannot see)."""
     gpu_ids: tuple[str, ...]
     """The GPU ids Ray assigned to the actor; empty for a CPU actor."""
     cpu_threads: int
@@ -57,7 +63,8 @@ def configure_tensorflow(*, cpu_threads: int, gpu_ids: Sequence[int | str]) -> D
             tf.config.experimental.set_memory_growth(gpu, True)
     else:
         tf.config.set_visible_devices([], "GPU")
-    return DeviceInfo(device="GPU:0" if visible else "CPU", gpu_ids=tuple(str(gpu) for gpu in gpu_ids),
+    device = "GPU:0" if visible else DECLARED_GPU_DEVICE if gpu_ids else "CPU"
+    return DeviceInfo(device=device, gpu_ids=tuple(str(gpu) for gpu in gpu_ids),
                       cpu_threads=tf.config.threading.get_intra_op_parallelism_threads(),
                       numba_threads=numba.get_num_threads())
 

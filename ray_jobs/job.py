@@ -36,7 +36,7 @@ from ray_jobs.outputs import workers_write_images, write_image
 from ray_jobs.pool import PoolOptions, WorkerPool, live_nodes
 from ray_jobs.progress import ProgressReporter, format_duration
 from ray_jobs.records import Record, error_columns
-from ray_jobs.resources import plan_actors
+from ray_jobs.resources import ActorPlan, NodeResources, plan_actors
 from ray_jobs.resume import done_rows, skipped_rows
 from ray_jobs.worker import RenderOutcome, RenderTask, WorkerInfo
 from stylecore.errors import StorageError
@@ -50,8 +50,15 @@ class JobOptions:
     """Folder (absolute path) or object-store prefix (URI) of the images and metadata; reruns into
     the same output skip finished rows."""
     actors: int | None = None
-    """Number of actors; ``None``: one per GPU, else as many as fit (:mod:`ray_jobs.resources`)."""
+    """Number of actors (the target, kept while rows remain); ``None``: one per GPU, else as many as
+    fit (:mod:`ray_jobs.resources`)."""
+    min_actors: int = 1
+    """Actors that must be up, within ``start_timeout``, before rows are handed out."""
     cpus_per_actor: int | None = None
+    gpus_per_actor: int | None = None
+    """GPUs of each actor whatever the nodes up at start have (0: CPU actors); ``None``: from those nodes."""
+    memory_per_actor: float | None = None
+    """GiB of Ray ``memory`` each actor reserves (0: none); ``None``: from the working size."""
     use_gpus: bool = True
     force: bool = False
     """Render every row, even those an earlier run finished."""
@@ -62,12 +69,12 @@ class JobOptions:
     max_retries: int = 2
     """Times a row whose worker process or node died is rendered again before it is an error row."""
     start_timeout: float = 300.0
-    """Seconds to wait for the first actor to be up (a busy or autoscaling cluster) before giving up."""
+    """Seconds to wait for ``min_actors`` actors to be up (a busy or autoscaling cluster) before giving up."""
     row_timeout: float = 1800.0
     """Seconds one row may take; then it is an error row and its actor is replaced."""
     require_visible_gpu: bool = True
     """Refuse to start when an actor holds a GPU its TensorFlow cannot see. ``False`` only where GPUs
-    are declared but absent on purpose (tests of placement on a machine without GPUs)."""
+    are declared but absent on purpose (tests, fake autoscaler providers; ``RAY_JOBS_DECLARED_GPUS=1``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +90,9 @@ class JobSummary:
     """Each live actor's report at the end of the run (empty when every row was skipped)."""
     seconds: float
     replaced_workers: int = 0
-    """Actors started in place of ones that died or ran past the row timeout."""
+    """Actors started in place of ones that died, ran past the row timeout or were on a node that left."""
+    added_workers: int = 0
+    """Actors started for nodes that joined the cluster during the run."""
 
 
 def new_run_id() -> str:
@@ -133,8 +142,9 @@ def run_job(entries: Sequence[ManifestEntry], *, options: JobOptions, stream: Te
             writer.close()
     summary = JobSummary(run_id=run_id, metadata_path=writer.path, ok=progress.done, failed=progress.failed,
                          skipped=len(done), workers=workers, seconds=time.monotonic() - started,
-                         replaced_workers=pool.replaced if pool else 0)
+                         replaced_workers=pool.replaced if pool else 0, added_workers=pool.added if pool else 0)
     replaced = f"; {summary.replaced_workers} worker(s) replaced" if summary.replaced_workers else ""
+    replaced += f"; {summary.added_workers} worker(s) added for nodes that joined" if summary.added_workers else ""
     print(f"finished in {format_duration(summary.seconds)}: {summary.ok} ok, {summary.failed} failed, "
           f"{summary.skipped} skipped{replaced}; metadata {summary.metadata_path}", file=stream, flush=True)
     return summary
@@ -142,16 +152,22 @@ def run_job(entries: Sequence[ManifestEntry], *, options: JobOptions, stream: Te
 
 def _start_pool(tasks: Sequence[RenderTask], *, extractor: str, seed: int, options: JobOptions,
                 stream: TextIO) -> WorkerPool:
+    size = max(task.entry.config.size for task in tasks)
+
+    def planner(nodes: Sequence[NodeResources], rows: int) -> ActorPlan:
+        return plan_actors(nodes, rows=rows, size=size, actors=options.actors, cpus_per_actor=options.cpus_per_actor,
+                           gpus_per_actor=options.gpus_per_actor, memory_per_actor=options.memory_per_actor,
+                           use_gpus=options.use_gpus)
+
     nodes = live_nodes()
-    plan = plan_actors(nodes, rows=len(tasks), size=max(task.entry.config.size for task in tasks),
-                       actors=options.actors, cpus_per_actor=options.cpus_per_actor, use_gpus=options.use_gpus)
+    plan = planner(nodes, len(tasks))
     shapes = "; ".join(f"{group.count} x ({group.describe()})" for group in plan.groups)
     print(f"starting {plan.count} actor(s) on {len(nodes)} node(s): {shapes}; extractor {extractor}",
           file=stream, flush=True)
-    pool = WorkerPool(plan, nodes, PoolOptions(
+    pool = WorkerPool(plan, PoolOptions(
         extractor=extractor, weights=options.weights, seed=seed, start_timeout=options.start_timeout,
-        row_timeout=options.row_timeout, max_retries=options.max_retries,
-        require_visible_gpu=options.require_visible_gpu))
+        row_timeout=options.row_timeout, max_retries=options.max_retries, min_actors=options.min_actors,
+        require_visible_gpu=options.require_visible_gpu), planner=planner)
     pool.start()
     return pool
 

@@ -15,14 +15,26 @@ what a plain loop gives and Ray Data does not:
   configuration, even in extractor.
 
 The part of the convention that matters is kept: a callable class that loads its model once in
-``__init__`` (:class:`ray_jobs.worker.TransferWorker`). One row at a time per actor: an item takes
-far longer than a round trip, so queueing more would only unbalance the actors near the end, and
-a dead actor would take only the one row it held.
+``__init__`` (:class:`ray_jobs.worker.TransferWorker`). One row at a time per CPU actor: an item
+takes far longer than a round trip, so queueing more would only unbalance the actors near the end,
+and a dead actor takes only the one row it held. A GPU actor holds :data:`GPU_ACTOR_ROWS`: one
+row's host work (decoding, masks, the Laplacian; the finish, encoding, upload) runs on its own
+thread while the other row holds the device, so the GPU does not wait for the host between rows.
+
+Following the cluster (an autoscaler adding and removing nodes under the job):
+
+- actors the nodes cannot hold yet stay pending: Ray reports them to the autoscaler as demand, and
+  each actor gets rows the moment it is up (``--min-actors`` of them before any row is handed out);
+- when the live nodes change, actors on a node that left are replaced, and the plan is made again
+  for the nodes now up and the rows left (the job's ``--actors`` or, by default, what the nodes
+  hold), starting the actors it adds, so a node that joins gets rows;
+- once no row is queued, every actor without a row is released at once (actors still starting
+  too), so the autoscaler can remove idle nodes while the last rows finish.
 
 Lost work (:class:`WorkerPool`):
 
 - a row whose actor died (its process was killed, ran out of memory or crashed; its node was
-  lost) goes back to the front of the queue, up to ``max_retries`` more times, then becomes an
+  lost; for a GPU actor, both rows it held) goes back to the front of the queue, up to ``max_retries`` more times, then becomes an
   error row saying it was retried; the dead actor gets no more rows and a new actor of its shape
   is started in its place while rows remain;
 - a row past ``row_timeout`` becomes an error row and its actor is killed and replaced;
@@ -44,7 +56,7 @@ from ray_jobs.errors import JobError
 from ray_jobs.progress import format_duration
 from ray_jobs.records import Record, empty_record, error_columns, identity_columns, now
 from ray_jobs.resources import ActorGroup, ActorPlan, NodeResources, describe_request
-from ray_jobs.worker import TEST_FAULT_VARIABLE, RenderOutcome, RenderTask, TransferWorker, WorkerInfo
+from ray_jobs.worker import TEST_FAULT_VARIABLE, TEST_SLOW_VARIABLE, RenderOutcome, RenderTask, TransferWorker, WorkerInfo
 from stylecore.storage import ENDPOINT_VARIABLE
 from stylecore.weights import WEIGHTS_DIR_VARIABLE
 
@@ -57,7 +69,14 @@ LOST_WORKER_ERRORS = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashed
                       ray.exceptions.LocalRayletDiedError)
 """Ray's ways of saying that the process (or node) holding a row is gone: the row is retried."""
 
+GPU_ACTOR_ROWS = 2
+"""Rows a GPU actor holds at once: one optimising on the device while the other's host work (decoding,
+masks, the Laplacian before; the local affine finish, encoding and upload after) runs beside it
+(:mod:`ray_jobs.worker`). More would only wait: one optimisation keeps a GPU busy."""
+
 RemoteWorker = ray.remote(TransferWorker)
+Planner = Callable[[Sequence[NodeResources], int], ActorPlan]
+"""The plan for ``rows`` rows on the given live nodes (:func:`ray_jobs.resources.plan_actors` with the job's options)."""
 
 
 def live_nodes() -> list[NodeResources]:
@@ -68,7 +87,7 @@ def live_nodes() -> list[NodeResources]:
             for node in ray.nodes() if node["Alive"]]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class _Actor:
     handle: ray.actor.ActorHandle
     shape: ActorGroup
@@ -76,6 +95,21 @@ class _Actor:
     """``time.monotonic()`` when it was asked for."""
     ready: ray.ObjectRef | None
     """Its first ``describe`` call while it is starting; ``None`` once it is up."""
+    node_id: str | None = None
+    """The node it runs on, once it is up."""
+
+    @property
+    def slots(self) -> int:
+        """Rows it holds at once: :data:`GPU_ACTOR_ROWS` for a GPU actor, else one."""
+        return GPU_ACTOR_ROWS if self.shape.num_gpus else 1
+
+
+@dataclasses.dataclass(frozen=True)
+class _Running:
+    task: RenderTask
+    actor: _Actor
+    started: float
+    """``time.monotonic()`` when the row was handed out."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,28 +121,36 @@ class PoolOptions:
     weights: str | None
     seed: int
     start_timeout: float
-    """Seconds to wait for the first actor to be up before the job gives up."""
+    """Seconds to wait for ``min_actors`` actors to be up before the job gives up."""
     row_timeout: float
     """Seconds a row may take on its actor."""
     max_retries: int
     """Times a row whose actor died is handed out again."""
+    min_actors: int = 1
+    """Actors that must be up before rows are handed out (at most the planned count)."""
     require_visible_gpu: bool = True
     """An actor given a GPU that its TensorFlow cannot see refuses to start (:mod:`ray_jobs.worker`)."""
 
 
 class WorkerPool:
-    """The job's actors: started from an :class:`ActorPlan`, replaced when lost, stopped at the end."""
+    """The job's actors: started from an :class:`ActorPlan`, kept to the plan for the live nodes while
+    rows remain, replaced when lost, released when idle with the queue drained, stopped at the end."""
 
-    def __init__(self, plan: ActorPlan, nodes: Sequence[NodeResources], options: PoolOptions) -> None:
-        self._plan, self._nodes, self._options = plan, nodes, options
+    def __init__(self, plan: ActorPlan, options: PoolOptions, *, planner: Planner) -> None:
+        self._plan, self._options, self._planner = plan, options, planner
         self._actors: list[_Actor] = []
+        self._released: list[WorkerInfo] = []
+        self._node_ids: frozenset[str] = frozenset()
+        """The live nodes when the pool last planned for them."""
         self.replaced = 0
         """Actors started in place of lost ones."""
+        self.added = 0
+        """Actors started for nodes that joined the cluster during the job."""
         self.start_errors: list[str] = []
         """Why actors that came up after the first could not work (they were stopped, not replaced)."""
 
     def start(self) -> None:
-        """Ask for every planned actor; return once one is up, the others join as they come.
+        """Ask for every planned actor; return once ``min_actors`` are up, the others join as they come.
 
         Raises :class:`JobError` when an actor cannot load its extractor or use its GPU, when an
         actor dies while starting, or when none is up within ``start_timeout``; nothing keeps running then.
@@ -120,19 +162,22 @@ class WorkerPool:
             raise
 
     def _start(self) -> None:
+        self._node_ids = frozenset(node.node_id for node in live_nodes())
         for shape in self._plan.shapes():
             self._launch(shape)
         deadline = time.monotonic() + self._options.start_timeout
-        while not any(actor.ready is None for actor in self._actors):
+        needed = min(self._options.min_actors, self._plan.count)
+        while (up := sum(actor.ready is None for actor in self._actors)) < needed:
             starting = [actor.ready for actor in self._actors if actor.ready is not None]
             if not starting:
                 raise JobError("the workers cannot start: every actor's process died while starting "
                                "(see the Ray logs).")
             left = deadline - time.monotonic()
             if left <= 0:
-                raise JobError(f"no actor started within --start-timeout "
+                started = f"only {up} of the {needed} actors of --min-actors" if up else "no actor"
+                raise JobError(f"{started} started within --start-timeout "
                                f"{format_duration(self._options.start_timeout)}: "
-                               f"{describe_request(self._plan, self._nodes)}.")
+                               f"{describe_request(self._plan, live_nodes())}.")
             ready, _ = ray.wait(starting, num_returns=1, timeout=min(left, TICK_SECONDS))
             for ref in ready:
                 problem = self._came_up(ref)
@@ -141,17 +186,15 @@ class WorkerPool:
 
     def render_all(self, tasks: Iterable[RenderTask], *,
                    on_tick: Callable[[], None] = lambda: None) -> Iterator[RenderOutcome]:
-        """Render every task, one at a time per actor; yield each outcome as soon as it is ready.
+        """Render every task (:attr:`_Actor.slots` at a time per actor); yield each outcome as soon as it is ready.
 
         ``on_tick`` is called at least every :data:`TICK_SECONDS`, also while no row finishes.
         """
         pending = collections.deque(tasks)
-        running: dict[ray.ObjectRef, tuple[RenderTask, _Actor, float]] = {}
-        idle = [actor for actor in self._actors if actor.ready is None]
+        running: dict[ray.ObjectRef, _Running] = {}
         while pending or running:
-            while idle and pending:
-                actor, task = idle.pop(), pending.popleft()
-                running[actor.handle.render.remote(task)] = (task, actor, time.monotonic())
+            self._hand_out(pending, running)
+            self._follow_cluster(queued=len(pending), running=running)
             starting = {actor.ready: actor for actor in self._actors if actor.ready is not None}
             if not running and not (starting and self._may_still_start()):
                 yield from (_failed_outcome(task, _driver_error(
@@ -166,44 +209,91 @@ class WorkerPool:
                     problem = self._came_up(ref)
                     if problem:
                         self.start_errors.append(problem)
-                    elif starting[ref] in self._actors:
-                        idle.append(starting[ref])
-                    continue
-                task, actor, _ = running.pop(ref)
-                try:
-                    outcome = ray.get(ref, timeout=DESCRIBE_TIMEOUT)
-                except LOST_WORKER_ERRORS:
-                    self._replace(actor, more_work=bool(pending or running))
-                    if task.attempt <= self._options.max_retries:
-                        pending.appendleft(dataclasses.replace(task, attempt=task.attempt + 1))
-                    else:
-                        yield _lost_outcome(task)
-                    continue
-                except ray.exceptions.RayError as error:
-                    outcome = _failed_outcome(task, error_columns(getattr(error, "cause", None) or error))
-                idle.append(actor)
-                yield outcome
+                else:
+                    yield from self._collect(ref, running.pop(ref), pending, running)
             yield from self._stop_overdue(running, more_work=bool(pending))
+
+    def _hand_out(self, pending: collections.deque[RenderTask], running: dict[ray.ObjectRef, _Running]) -> None:
+        """Give queued rows to the actors that are up, filling every actor's first slot before any second."""
+        load = collections.Counter(row.actor for row in running.values())
+        up = [actor for actor in self._actors if actor.ready is None]
+        for depth in range(1, max((actor.slots for actor in up), default=0) + 1):
+            for actor in up:
+                if pending and load[actor] < min(depth, actor.slots):
+                    task = pending.popleft()
+                    running[actor.handle.render.remote(task)] = _Running(task, actor, time.monotonic())
+                    load[actor] += 1
+
+    def _collect(self, ref: ray.ObjectRef, row: _Running, pending: collections.deque[RenderTask],
+                 running: dict[ray.ObjectRef, _Running]) -> Iterator[RenderOutcome]:
+        """The finished ``row``'s outcome; a row whose actor was lost goes back to the queue instead."""
+        try:
+            outcome = ray.get(ref, timeout=DESCRIBE_TIMEOUT)
+        except LOST_WORKER_ERRORS:
+            retried = row.task.attempt <= self._options.max_retries
+            if retried:
+                pending.appendleft(dataclasses.replace(row.task, attempt=row.task.attempt + 1))
+            # after the row is queued again: the last row's retry needs a replacement too
+            self._replace(row.actor, more_work=bool(pending or running))
+            if not retried:
+                yield _lost_outcome(row.task)
+            return
+        except ray.exceptions.RayError as error:
+            outcome = _failed_outcome(row.task, error_columns(getattr(error, "cause", None) or error))
+        yield outcome
+
+    def _follow_cluster(self, *, queued: int, running: dict[ray.ObjectRef, _Running]) -> None:
+        """Keep the pool fitted to the live cluster: once no row is queued, release every actor without a
+        row (the autoscaler may then remove its node); else, when nodes joined or left since last
+        time, replace the actors of the nodes gone and start those the plan for the nodes now adds."""
+        if not queued:
+            self._release(busy={row.actor for row in running.values()})
+            return
+        nodes = live_nodes()
+        node_ids = frozenset(node.node_id for node in nodes)
+        if node_ids == self._node_ids:
+            return
+        self._node_ids = node_ids
+        for actor in [actor for actor in self._actors if actor.node_id and actor.node_id not in node_ids]:
+            self._replace(actor, more_work=True)
+        for shape in self._planner(nodes, queued + len(running)).shapes()[len(self._actors):]:
+            self._launch(shape)
+            self.added += 1
 
     def _may_still_start(self) -> bool:
         """Whether some actor asked for has been starting for less than ``start_timeout``."""
         return any(time.monotonic() - actor.started < self._options.start_timeout
                    for actor in self._actors if actor.ready is not None)
 
-    def _stop_overdue(self, running: dict[ray.ObjectRef, tuple[RenderTask, _Actor, float]], *,
-                      more_work: bool) -> Iterator[RenderOutcome]:
+    def _release(self, *, busy: set[_Actor]) -> None:
+        """Stop every actor not in ``busy``, started or not, keeping the report of those that were up."""
+        for actor in [actor for actor in self._actors if actor not in busy]:
+            if actor.ready is None:
+                self._released.extend(self._reports([actor.handle.describe.remote()]))
+            ray.kill(actor.handle)
+            self._actors.remove(actor)
+
+    def _stop_overdue(self, running: dict[ray.ObjectRef, _Running], *, more_work: bool) -> Iterator[RenderOutcome]:
+        """Error rows for the rows past ``row_timeout``; their actors are replaced (a GPU actor's other
+        row comes back as lost, and is retried)."""
         limit = self._options.row_timeout
-        for ref, (task, actor, started) in list(running.items()):
-            if time.monotonic() - started > limit:
+        for ref, row in list(running.items()):
+            if time.monotonic() - row.started > limit:
                 del running[ref]
-                self._replace(actor, more_work=more_work or bool(running))
-                yield _failed_outcome(task, _driver_error(
+                self._replace(row.actor, more_work=more_work or bool(running))
+                yield _failed_outcome(row.task, _driver_error(
                     "RowTimeoutError", f"the row took longer than --row-timeout {format_duration(limit)}; "
                                        "its worker was stopped and replaced."))
 
     def describe(self) -> list[WorkerInfo]:
-        """Each live actor's :class:`WorkerInfo`; actors that died or do not answer in time are left out."""
-        refs = [actor.handle.describe.remote() for actor in self._actors if actor.ready is None]
+        """The :class:`WorkerInfo` of each actor that was up and is live or was released when idle;
+        actors that died or do not answer in time are left out."""
+        return self._released + self._reports([actor.handle.describe.remote() for actor in self._actors
+                                               if actor.ready is None])
+
+    @staticmethod
+    def _reports(refs: list[ray.ObjectRef]) -> list[WorkerInfo]:
+        """The answers to the ``describe`` calls ``refs`` that come within :data:`DESCRIBE_TIMEOUT`."""
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=DESCRIBE_TIMEOUT) if refs else ([], [])
         infos = []
         for ref in ready:
@@ -220,8 +310,12 @@ class WorkerPool:
         self._actors = []
 
     def _launch(self, shape: ActorGroup) -> None:
-        options = {"num_cpus": shape.num_cpus, "num_gpus": shape.num_gpus, "memory": shape.memory,
-                   "max_restarts": 0, "runtime_env": {"env_vars": _worker_environment()}}
+        # a GPU actor's rows run on threads of its own (one more for describe); a CPU actor's one at a time
+        options = {"num_cpus": shape.num_cpus, "num_gpus": shape.num_gpus, "max_restarts": 0,
+                   "max_concurrency": GPU_ACTOR_ROWS + 1 if shape.num_gpus else 1,
+                   "runtime_env": {"env_vars": _worker_environment()}}
+        if shape.memory:
+            options["memory"] = shape.memory
         handle = RemoteWorker.options(**options).remote(
             extractor=self._options.extractor, weights=self._options.weights, seed=self._options.seed,
             cpu_threads=shape.num_cpus, require_visible_gpu=self._options.require_visible_gpu)
@@ -240,11 +334,14 @@ class WorkerPool:
             ray.kill(actor.handle)
             self._actors.remove(actor)
             return info.startup_error
-        actor.ready = None
+        actor.ready, actor.node_id = None, info.node_id
         return None
 
     def _replace(self, actor: _Actor, *, more_work: bool) -> None:
-        """Kill ``actor`` (if it still runs) and start one of its shape in its place if rows remain."""
+        """Kill ``actor`` (if it still runs) and start one of its shape in its place if rows remain;
+        nothing if it was replaced already (a GPU actor's second row coming back)."""
+        if actor not in self._actors:
+            return
         ray.kill(actor.handle)
         self._actors.remove(actor)
         if more_work:
@@ -258,7 +355,7 @@ def _worker_environment() -> dict[str, str]:
     # endpoint (--storage-endpoint) is where they read and write. Credentials are not forwarded: a
     # runtime environment is shown in the dashboard; each node has its own (see README).
     environment = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-    for name in (WEIGHTS_DIR_VARIABLE, ENDPOINT_VARIABLE, TEST_FAULT_VARIABLE):
+    for name in (WEIGHTS_DIR_VARIABLE, ENDPOINT_VARIABLE, TEST_FAULT_VARIABLE, TEST_SLOW_VARIABLE):
         if name in os.environ:
             environment[name] = os.environ[name]
     return environment

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import ray
 
+from ray_jobs.devices import DECLARED_GPUS_VARIABLE
 from ray_jobs.errors import JobError, ManifestError
 from ray_jobs.job import JobOptions, run_job
 from ray_jobs.manifest import ManifestEntry, read_manifest
@@ -60,13 +61,21 @@ metadata and the actors are stopped; rerun the same command to render the rest.
 A row whose worker process or node died is rendered again on a live worker, up to --max-retries
 times; a row that fails by itself (bad input, NaN) is not retried.
 
+On an autoscaling cluster, say the actors' shape (--gpus-per-actor, --memory-per-actor) and how many
+(--actors): the actors the nodes up now cannot hold wait as requests the autoscaler starts nodes for,
+and rows go to each actor as it comes up. RAY_JOBS_DECLARED_GPUS=1 lets an actor given a GPU that
+exists only as a declared resource (a fake provider, a test) run on its CPU (device column
+"CPU (declared GPU)"); without it such an actor stops the job.
+
 examples:
   python -m ray_jobs.render manifests/dpst-smoke.csv --data-root ../shared/data/dpst --output runs/smoke --smoke
   python -m ray_jobs.render manifests/dpst-all.jsonl --data-root ../shared/data/dpst --output runs/dpst
   ray job submit --working-dir . -- python -m ray_jobs.render manifests/dpst-all.jsonl \\
       --data-root /shared/dpst --output /shared/runs/dpst
   python -m ray_jobs.render s3://photos/manifests/nightly.csv --data-root s3://photos/dpst \\
-      --output s3://renders/nightly"""
+      --output s3://renders/nightly
+  python -m ray_jobs.render s3://photos/manifests/nightly.csv --data-root s3://photos/dpst \\
+      --output s3://renders/nightly --gpus-per-actor 1 --actors 8 --start-timeout 900   # GPU nodes on demand"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,12 +92,24 @@ def build_parser() -> argparse.ArgumentParser:
                         help="S3-compatible endpoint for s3:// locations (MinIO, Ceph, R2), e.g. http://minio:9000 "
                              "(default: $AWS_ENDPOINT_URL, else AWS); passed on to the workers")
     parser.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a new local Ray)")
-    parser.add_argument("--actors", type=int, metavar="N", help="number of actors (default: one per GPU; without GPUs, "
-                        "the cluster's CPUs divided by --cpus-per-actor)")
+    parser.add_argument("--actors", type=int, metavar="N",
+                        help="number of actors to keep while rows remain; those the nodes up now cannot hold are "
+                             "requests an autoscaler sees and starts nodes for (default: one per GPU of the nodes up "
+                             "at start; without GPUs, their CPUs divided by --cpus-per-actor)")
+    parser.add_argument("--min-actors", type=int, default=defaults.min_actors, metavar="N",
+                        help="start rendering once this many actors are up (default: %(default)s); the others "
+                             "join as they come up")
     parser.add_argument("--cpus-per-actor", type=int, metavar="N",
                         help=f"CPUs (and TensorFlow threads) per actor (default: {DEFAULT_CPUS_PER_ACTOR} "
                              "for CPU actors, an equal share for GPU actors)")
-    parser.add_argument("--no-gpus", action="store_true", help="run CPU actors even where the cluster has GPUs")
+    parser.add_argument("--gpus-per-actor", type=int, metavar="N",
+                        help="GPUs per actor whatever nodes are up at start, 0 for CPU actors; give it on a cluster "
+                             "that starts GPU nodes on demand (default: 1 where a node up at start has a GPU, else 0)")
+    parser.add_argument("--memory-per-actor", type=float, metavar="GIB",
+                        help="GiB of Ray memory each actor reserves, 0 for none, as an autoscaler whose node types "
+                             "declare no memory needs (default: 1 GiB + 3 KiB per working pixel)")
+    parser.add_argument("--no-gpus", action="store_true", help="run CPU actors even where the cluster has GPUs "
+                        "(the same as --gpus-per-actor 0)")
     parser.add_argument("--weights", metavar="FILE", help="weights file of the extractor (default: SqueezeNet from "
                         "$STYLECORE_WEIGHTS_DIR or ~/.cache/stylecore/weights); for vgg19 also 'random'")
     parser.add_argument("--max-retries", type=int, default=defaults.max_retries, metavar="N",
@@ -118,10 +139,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         entries = _entries(arguments)
         check_reachable(arguments.output)
         options = JobOptions(output=absolute(arguments.output), actors=arguments.actors,
-                             cpus_per_actor=arguments.cpus_per_actor, use_gpus=not arguments.no_gpus,
+                             min_actors=arguments.min_actors, cpus_per_actor=arguments.cpus_per_actor,
+                             gpus_per_actor=0 if arguments.no_gpus else arguments.gpus_per_actor,
+                             memory_per_actor=arguments.memory_per_actor, use_gpus=not arguments.no_gpus,
                              force=arguments.force, weights=arguments.weights, max_retries=arguments.max_retries,
-                             start_timeout=arguments.start_timeout, row_timeout=arguments.row_timeout)
-        _check_limits(options)
+                             start_timeout=arguments.start_timeout, row_timeout=arguments.row_timeout,
+                             require_visible_gpu=os.environ.get(DECLARED_GPUS_VARIABLE) != "1")
+        _check_limits(options, arguments)
         _connect(arguments.address)
         signal.signal(signal.SIGTERM, _interrupt)
         summary = run_job(entries, options=options)
@@ -148,7 +172,11 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _check_limits(options: JobOptions) -> None:
+def _check_limits(options: JobOptions, arguments: argparse.Namespace) -> None:
+    if arguments.no_gpus and arguments.gpus_per_actor:
+        raise ValueError("--no-gpus and --gpus-per-actor ask for different actors; give one of them.")
+    if options.min_actors < 1 or options.actors is not None and options.min_actors > options.actors:
+        raise ValueError("--min-actors must be at least 1 and at most --actors.")
     if options.max_retries < 0:
         raise ValueError("--max-retries must not be negative.")
     if options.start_timeout <= 0 or options.row_timeout <= 0:

@@ -15,6 +15,11 @@ cluster's totals (a 2-CPU head and a 1-CPU, 1-GPU worker do not make a 3-CPU GPU
 - Every actor also reserves memory, :func:`actor_memory_bytes` of the largest working size it will
   render, so that Ray never packs more actors on a node than its memory holds; a node runs at most
   as many actors as its memory resource allows.
+- ``--gpus-per-actor`` and ``--memory-per-actor`` fix the shape instead of deriving it from the
+  nodes alive at start. A cluster scaled to zero GPU workers has only a CPU head up: derived from
+  it, the plan would be CPU actors and never ask for a GPU, so the autoscaler would never start one.
+  An autoscaler whose node types declare no ``memory`` (many do not; Ray's fake provider cannot)
+  reports any memory reservation as infeasible and starts nothing: ``--memory-per-actor 0``.
 
 Actors of one shape form an :class:`ActorGroup`; Ray places each on whichever node fits it, so
 no actor is pinned to a node, and actors beyond what the nodes hold now (``--actors`` on an
@@ -61,7 +66,8 @@ class NodeResources:
 
 @dataclasses.dataclass(frozen=True)
 class ActorGroup:
-    """``count`` actors, each reserving ``num_cpus`` CPUs, ``num_gpus`` GPUs (0 or 1) and ``memory`` bytes."""
+    """``count`` actors, each reserving ``num_cpus`` CPUs, ``num_gpus`` GPUs (0: a CPU actor) and
+    ``memory`` bytes (0: no reservation)."""
 
     count: int
     num_cpus: int
@@ -95,46 +101,59 @@ def actor_memory_bytes(size: int) -> int:
 
 
 def plan_actors(nodes: Sequence[NodeResources], *, rows: int, size: int, actors: int | None = None,
-                cpus_per_actor: int | None = None, use_gpus: bool = True) -> ActorPlan:
+                cpus_per_actor: int | None = None, gpus_per_actor: int | None = None,
+                memory_per_actor: float | None = None, use_gpus: bool = True) -> ActorPlan:
     """The actors for ``rows`` rows at working size ``size`` on ``nodes`` (module docstring).
 
     ``actors`` sets the count; beyond what the nodes hold, the extra actors take the most common
-    shape and wait for capacity. ``cpus_per_actor`` overrides each actor's CPUs. Raises
-    :class:`JobError` for counts below 1.
+    shape and wait for capacity. ``cpus_per_actor`` overrides each actor's CPUs; ``gpus_per_actor``
+    fixes each actor's GPUs (0: CPU actors) whatever the nodes alive now have, so that on a cluster
+    scaled to zero the actors still ask for the GPU nodes an autoscaler would start;
+    ``memory_per_actor`` (GiB, 0: none) replaces :func:`actor_memory_bytes`. Raises
+    :class:`JobError` for counts below 1 and negative shapes.
     """
     if actors is not None and actors < 1 or cpus_per_actor is not None and cpus_per_actor < 1:
         raise JobError("--actors and --cpus-per-actor must be at least 1.")
-    memory = actor_memory_bytes(size)
-    gpu_nodes = [node for node in nodes if use_gpus and int(node.gpus) >= 1]
-    if actors and not cpus_per_actor and not gpu_nodes and nodes:
+    if gpus_per_actor is not None and gpus_per_actor < 0 or memory_per_actor is not None and memory_per_actor < 0:
+        raise JobError("--gpus-per-actor and --memory-per-actor must not be negative.")
+    memory = actor_memory_bytes(size) if memory_per_actor is None else round(memory_per_actor * 2**30)
+    gpus = _actor_gpus(nodes, gpus_per_actor=gpus_per_actor, use_gpus=use_gpus)
+    hosts = [node for node in nodes if int(node.gpus) >= gpus] if gpus else list(nodes)
+    if actors and not cpus_per_actor and not gpus and nodes:
         # CPU actors sharing the cluster: ``actors`` equal shares, none larger than the largest node
         total = sum(int(node.cpus) for node in nodes)
         cpus_per_actor = max(1, min(total // actors, max(int(node.cpus) for node in nodes)))
-    per_node = [_node_group(node, gpu=bool(gpu_nodes), cpus_per_actor=cpus_per_actor, memory=memory)
-                for node in (gpu_nodes or nodes)]
+    per_node = [_node_group(node, gpus=gpus, cpus_per_actor=cpus_per_actor, memory=memory) for node in hosts]
     groups = _merge([group for group in per_node if group.count])
     if not groups:
-        fallback = _node_group(max(nodes, key=lambda node: (node.gpus, node.cpus)), gpu=bool(gpu_nodes),
+        fallback = _node_group(max(hosts, key=lambda node: (node.gpus, node.cpus)), gpus=gpus,
                                cpus_per_actor=cpus_per_actor, memory=memory, at_least_one=True) \
-            if nodes else ActorGroup(1, cpus_per_actor or DEFAULT_CPUS_PER_ACTOR, 0, memory)
+            if hosts else ActorGroup(1, cpus_per_actor or DEFAULT_CPUS_PER_ACTOR, gpus, memory)
         groups = [fallback]
     wanted = min(actors or sum(group.count for group in groups), rows)
     return ActorPlan(tuple(_take(groups, wanted)))
 
 
-def _node_group(node: NodeResources, *, gpu: bool, cpus_per_actor: int | None, memory: int,
+def _actor_gpus(nodes: Sequence[NodeResources], *, gpus_per_actor: int | None, use_gpus: bool) -> int:
+    """GPUs per actor: as given, else one where a node up now has a GPU and the job may use it."""
+    if gpus_per_actor is not None:
+        return gpus_per_actor
+    return 1 if use_gpus and any(int(node.gpus) >= 1 for node in nodes) else 0
+
+
+def _node_group(node: NodeResources, *, gpus: int, cpus_per_actor: int | None, memory: int,
                 at_least_one: bool = False) -> ActorGroup:
+    """The actors of ``gpus`` GPUs each (0: CPU actors) that ``node`` holds now, and their CPUs."""
     cpus = int(node.cpus)
-    by_memory = int(node.memory // memory) if node.memory else 0
-    if gpu:
-        gpus = int(node.gpus)
-        num_cpus = cpus_per_actor or max(1, cpus // max(gpus, 1))
-        count = min(gpus, cpus // num_cpus if num_cpus else 0, by_memory)
+    by_memory = int(node.memory // memory) if memory else cpus
+    if gpus:
+        slots = int(node.gpus) // gpus
+        num_cpus = cpus_per_actor or max(1, cpus // max(slots, 1))
+        count = min(slots, cpus // num_cpus, by_memory)
     else:
         num_cpus = cpus_per_actor or max(1, min(DEFAULT_CPUS_PER_ACTOR, cpus))
         count = min(cpus // num_cpus, by_memory)
-    return ActorGroup(count=max(count, 1 if at_least_one else 0), num_cpus=num_cpus,
-                      num_gpus=1 if gpu else 0, memory=memory)
+    return ActorGroup(count=max(count, 1 if at_least_one else 0), num_cpus=num_cpus, num_gpus=gpus, memory=memory)
 
 
 def _merge(groups: list[ActorGroup]) -> list[ActorGroup]:

@@ -117,7 +117,8 @@ _RUN_FIELDS = [
     _field("attempts", pa.int32(), "times this run handed the row to a worker: 1, or more where a worker "
            "process or node died while holding it and the row was retried"),
     _field("extractor", pa.string(), "feature extractor name", nullable=False),
-    _field("device", pa.string(), "TensorFlow device that ran the row: GPU:0 or CPU"),
+    _field("device", pa.string(), "TensorFlow device that ran the row: GPU:0, CPU, or "
+           "'CPU (declared GPU)' for a GPU Ray assigned that exists only as a declared resource (RAY_JOBS_DECLARED_GPUS=1)"),
     _field("gpu_ids", pa.list_(pa.string()), "GPU ids Ray assigned to the worker; empty for CPU workers"),
     _field("worker", pa.string(), "the worker process, host:pid"),
     _field("started_at", _TIMESTAMP, "when the worker started the row"),

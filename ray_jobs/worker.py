@@ -19,7 +19,15 @@ and run on the CPU.
 ``RAY_JOBS_TEST_FAULT`` makes a worker fail the way real clusters do, for the tests only:
 ``kill:<row id>`` SIGKILLs the worker's process when it is handed that row (``kill:<row id>:<file>``:
 only while ``<file>`` does not exist, which the worker first creates holding its pid, so once), and
-``hang:<row id>`` makes the row never finish.
+``hang:<row id>`` makes the row never finish. ``RAY_JOBS_TEST_SLOW=prepare:S,device:S,finish:S``
+adds S seconds of waiting to each phase of every row (any of the three), so that a test can tell
+overlapped phases from consecutive ones whatever the machine's load.
+
+A GPU actor is given two rows at once (:mod:`ray_jobs.pool`), each on its own thread: the transfer
+runs as its three phases (:func:`stylecore.transfer.prepare_transfer`, ``optimise_transfer``,
+``finish_transfer``), and only the optimisation holds the device, one row at a time, so that one
+row's host work (decoding, masks, the Laplacian, the local affine finish, encoding and upload)
+overlaps the other row's device work. Its CPU share is the host threads'.
 
 The driver imports this module too, for the actor class and the dataclasses it exchanges, so
 the modules that load TensorFlow (the extractors, the transfer) are imported inside the methods
@@ -42,13 +50,14 @@ import dataclasses
 import os
 import signal
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import ray
 
-from ray_jobs.devices import DeviceInfo, configure_tensorflow
+from ray_jobs.devices import DECLARED_GPU_DEVICE, DeviceInfo, configure_tensorflow
 from ray_jobs.errors import one_line
 from ray_jobs.fingerprint import RANDOM_WEIGHTS, Fingerprint, loaded_weights_identity
 from ray_jobs.manifest import ManifestEntry
@@ -61,6 +70,7 @@ from stylecore.output import encode_image
 
 if TYPE_CHECKING:
     from stylecore.extractors import FeatureExtractor
+    from stylecore.transfer import TransferResult
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,11 +127,16 @@ class TransferWorker:
         self._extractors: dict[tuple[str, str | None, int | None], FeatureExtractor] = {}
         self._loads: collections.Counter[str] = collections.Counter()
         self._rendered = 0
+        self._lock = threading.Lock()
+        """Guards the extractors and the counters against a GPU actor's second row."""
+        self._device_turn = threading.Lock()
+        """Held by the row whose optimisation runs: one at a time on the device."""
         self._startup_error: str | None = None
-        if gpu_ids and self._device.device == "CPU" and require_visible_gpu:
+        if self._device.device == DECLARED_GPU_DEVICE and require_visible_gpu:
             self._startup_error = (f"the worker {self._worker} reserved GPU {','.join(map(str, gpu_ids))} but its "
                                    "TensorFlow finds no GPU (a CPU-only TensorFlow, or no CUDA driver); install "
-                                   "with pip install \"stylecore[gpu]\" on the GPU nodes, or run with --no-gpus.")
+                                   "with pip install \"stylecore[gpu]\" on the GPU nodes, or run with --no-gpus "
+                                   "(RAY_JOBS_DECLARED_GPUS=1 where the GPUs are only declared).")
             return
         try:
             self._extractor(extractor, weights, seed)
@@ -148,9 +163,7 @@ class TransferWorker:
                 raise WeightsMismatchError(f"the worker's {extractor.name} weights are {held} but the job "
                                            f"expected {task.fingerprint.extractor_weights_sha256}: the nodes "
                                            "do not share one weights file.")
-            from stylecore.transfer import transfer  # noqa: PLC0415  (module docstring)
-            result = transfer(entry.content, entry.style, entry.content_mask, entry.style_mask,
-                              config=entry.config, extractor=extractor)
+            result = self._transfer(entry, extractor)
             columns = {**result_columns(result), **metric_columns(result)}
             encoded = encode_image(result.output, "PNG", result.content_metadata)
             automatic = {side: encode_image(label_map_to_rgb(getattr(result, f"{side}_labels")), "PNG")
@@ -162,20 +175,34 @@ class TransferWorker:
             record.update(columns)
         except Exception as error:  # every failure of a row, foreseen or not, becomes its error record
             record.update(error_columns(error))
-        self._rendered += 1
+        with self._lock:
+            self._rendered += 1
         record.update(worker_columns(self._device, worker=self._worker, started_at=started_at,
                                      finished_at=now(), seconds=time.perf_counter() - clock,
                                      attempts=task.attempt))
         return RenderOutcome(record=record, png=png, masks=masks)
 
+    def _transfer(self, entry: ManifestEntry, extractor: FeatureExtractor) -> TransferResult:
+        """The row's transfer in its three phases, the optimisation alone holding the device (module docstring)."""
+        from stylecore.transfer import finish_transfer, optimise_transfer, prepare_transfer  # noqa: PLC0415
+        _test_slowness("prepare")
+        prepared = prepare_transfer(entry.content, entry.style, entry.content_mask, entry.style_mask,
+                                    config=entry.config, extractor=extractor)
+        with self._device_turn:
+            _test_slowness("device")
+            optimised = optimise_transfer(prepared)
+        _test_slowness("finish")
+        return finish_transfer(prepared, optimised)
+
     def _extractor(self, name: str, weights: str | None, seed: int) -> FeatureExtractor:
         """The extractor ``name`` with ``weights``; the seed matters to random weights only."""
         key = (name, weights, seed if weights == RANDOM_WEIGHTS else None)
-        if key not in self._extractors:
-            from stylecore.extractors import load_extractor  # noqa: PLC0415  (module docstring)
-            self._extractors[key] = load_extractor(name, weights=weights, seed=seed)
-            self._loads[name] += 1
-        return self._extractors[key]
+        with self._lock:
+            if key not in self._extractors:
+                from stylecore.extractors import load_extractor  # noqa: PLC0415  (module docstring)
+                self._extractors[key] = load_extractor(name, weights=weights, seed=seed)
+                self._loads[name] += 1
+            return self._extractors[key]
 
 
 class WeightsMismatchError(StyleCoreError):
@@ -183,6 +210,15 @@ class WeightsMismatchError(StyleCoreError):
 
 
 TEST_FAULT_VARIABLE = "RAY_JOBS_TEST_FAULT"
+TEST_SLOW_VARIABLE = "RAY_JOBS_TEST_SLOW"
+
+
+def _test_slowness(phase: str) -> None:
+    """Wait the seconds ``$RAY_JOBS_TEST_SLOW`` gives ``phase``, if any (module docstring)."""
+    for setting in filter(None, os.environ.get(TEST_SLOW_VARIABLE, "").split(",")):
+        name, _, seconds = setting.partition(":")
+        if name == phase:
+            time.sleep(float(seconds))
 
 
 def _inject_test_fault(row_id: str) -> None:

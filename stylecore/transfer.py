@@ -20,12 +20,13 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 
 from stylecore import fallbacks
 from stylecore.colour_transfer import colour_statistics_transfer
 from stylecore.config import TransferConfig
 from stylecore.errors import OptimisationError
-from stylecore.architectures import layer_choice
+from stylecore.architectures import LayerChoice, layer_choice
 from stylecore.extractors import FeatureExtractor, load_extractor
 from stylecore.images import read_photo, resize_image, to_uint8, working_shape
 from stylecore.laplacian import matting_laplacian
@@ -77,6 +78,44 @@ class TransferResult:
                 "stages": self.stages, "timings": self.timings}
 
 
+@dataclasses.dataclass(frozen=True)
+class PreparedTransfer:
+    """A transfer's host preparation (:func:`prepare_transfer`): all the device stages and the finish need."""
+
+    config: TransferConfig
+    extractor: FeatureExtractor
+    layers: LayerChoice
+    """The extractor's content and style layers with their weights (:func:`~stylecore.architectures.layer_choice`)."""
+    pair: PreparedPair
+    """The pair at the working size, with its (given or matched) label maps."""
+    coarse: PreparedPair
+    """The pair at stage 1's size (``coarse_scale`` of the working size)."""
+    initial: np.ndarray
+    """(h1, w1, 3) float32 in [0, 1]: stage 1's starting image, at ``coarse``'s size."""
+    laplacian: scipy.sparse.csr_matrix
+    """The content's matting Laplacian at the working size, (h * w, h * w)."""
+    content_photo: np.ndarray
+    """The content at its own size, (H, W, 3) as decoded, for the output step."""
+    metadata: PhotoMetadata
+    timings: dict[str, float]
+    """Seconds: "prepare", "segment_matching", "laplacian"."""
+    started: float
+    """``time.perf_counter()`` when the preparation began."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimisedTransfer:
+    """Both stages' outcome (:func:`optimise_transfer`): stage 2's image, (h, w, 3) float32 in [0, 1]."""
+
+    image: np.ndarray
+    history: list[dict[str, float]]
+    stages: list[dict[str, Any]]
+    timings: dict[str, float]
+    """Seconds: "stage1", "stage2"."""
+    layer_notes: tuple[str, ...]
+    """Fallbacks the stages' objectives recorded: segments left out of a layer's style term."""
+
+
 def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource | None = None,
              style_mask: ImageSource | None = None, *, config: TransferConfig = TransferConfig(),
              extractor: FeatureExtractor | None = None, progress: Progress | None = None) -> TransferResult:
@@ -90,7 +129,21 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
     (:func:`~stylecore.pair.probe_pair`: headers only, milliseconds), so unusable files fail before
     any extractor is loaded or run. Raises :class:`StyleCoreError` subclasses with a one-sentence
     message for unusable input or a diverging optimisation.
+
+    The composition of its three phases, which a batch worker runs on separate threads so that one
+    pair's host work overlaps another's device work: :func:`prepare_transfer` (host),
+    :func:`optimise_transfer` (device), :func:`finish_transfer` (host).
     """
+    prepared = prepare_transfer(content, style, content_mask, style_mask, config=config, extractor=extractor)
+    return finish_transfer(prepared, optimise_transfer(prepared, progress=progress))
+
+
+def prepare_transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource | None = None,
+                     style_mask: ImageSource | None = None, *, config: TransferConfig = TransferConfig(),
+                     extractor: FeatureExtractor | None = None) -> PreparedTransfer:
+    """The host work before the optimisation (arguments and errors as :func:`transfer`): probe, decode,
+    prepare the pair, match its segments when asked (the one step here that runs the extractor), the
+    matting Laplacian and stage 1's initial image."""
     started = time.perf_counter()
     if config.auto_masks == "on":
         content_mask = style_mask = None
@@ -115,8 +168,22 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
     layers = layer_choice(config.extractor, config.content_layers, config.style_layers,
                           config.style_layer_weights)
     timings = {"prepare": matching_started - started, "segment_matching": time.perf_counter() - matching_started}
+    laplacian_started = time.perf_counter()
+    laplacian = matting_laplacian(pair.content, epsilon=config.laplacian_epsilon, radius=config.laplacian_radius)
+    timings["laplacian"] = time.perf_counter() - laplacian_started
+    coarse = pair.resized(round(config.size * config.coarse_scale)) if config.coarse_scale < 1.0 else pair
+    return PreparedTransfer(config=config, extractor=extractor, layers=layers, pair=pair, coarse=coarse,
+                            initial=initial_image(coarse, config), laplacian=laplacian,
+                            content_photo=content_photo, metadata=metadata, timings=timings, started=started)
+
+
+def optimise_transfer(prepared: PreparedTransfer, *, progress: Progress | None = None) -> OptimisedTransfer:
+    """The device work: stage 1 (segmentation only, at ``coarse_scale``) from the prepared initial
+    image, then stage 2 (with the photorealism term) from stage 1's result upsampled."""
+    extractor, layers, config, pair = prepared.extractor, prepared.layers, prepared.config, prepared.pair
     history: list[dict[str, float]] = []
     stages: list[dict[str, Any]] = []
+    timings: dict[str, float] = {}
 
     def run_stage(stage: int, stage_pair: PreparedPair, initial: np.ndarray, iterations: int,
                   laplacian: Any = None) -> np.ndarray:
@@ -143,25 +210,31 @@ def transfer(content: ImageSource, style: ImageSource, content_mask: ImageSource
         timings[f"stage{stage}"] = stages[-1]["seconds"]
         return outcome.image
 
-    coarse = pair.resized(round(config.size * config.coarse_scale)) if config.coarse_scale < 1.0 else pair
     with fallbacks.collecting() as layer_notes:
-        stage1 = run_stage(1, coarse, initial_image(coarse, config), config.stage1_iterations)
-        laplacian_started = time.perf_counter()
-        laplacian = matting_laplacian(pair.content, epsilon=config.laplacian_epsilon, radius=config.laplacian_radius)
-        timings["laplacian"] = time.perf_counter() - laplacian_started
+        stage1 = run_stage(1, prepared.coarse, prepared.initial, config.stage1_iterations)
         stage2 = run_stage(2, pair, resize_image(stage1, pair.content.shape[:2]), config.stage2_iterations,
-                           laplacian=laplacian)
+                           laplacian=prepared.laplacian)
+    return OptimisedTransfer(image=stage2, history=history, stages=stages, timings=timings,
+                             layer_notes=tuple(layer_notes))
+
+
+def finish_transfer(prepared: PreparedTransfer, optimised: OptimisedTransfer) -> TransferResult:
+    """The host work after the optimisation: the local affine finish (``config.finish``) at the
+    working size and the output image at the output size (:func:`output_image`)."""
+    config, pair = prepared.config, prepared.pair
+    image = optimised.image
     if config.finish == "local_affine":
-        stage2 = local_affine_smoothing(pair.content, stage2, radius=config.affine_radius,
-                                        epsilon=config.affine_epsilon)
+        image = local_affine_smoothing(pair.content, image, radius=config.affine_radius,
+                                       epsilon=config.affine_epsilon)
     output_started = time.perf_counter()
-    output = output_image(stage2, pair.content, content_photo, config)
-    timings["output"] = time.perf_counter() - output_started
-    timings["total"] = time.perf_counter() - started
-    return TransferResult(image=stage2, output=output, content_metadata=metadata, config=config, diagnostics=pair.diagnostics, history=history,
-                          stages=stages, timings=timings, content_image=pair.content, style_image=pair.style,
+    output = output_image(image, pair.content, prepared.content_photo, config)
+    timings = {**prepared.timings, **optimised.timings, "output": time.perf_counter() - output_started}
+    timings["total"] = time.perf_counter() - prepared.started
+    return TransferResult(image=image, output=output, content_metadata=prepared.metadata, config=config,
+                          diagnostics=pair.diagnostics, history=optimised.history, stages=optimised.stages,
+                          timings=timings, content_image=pair.content, style_image=pair.style,
                           content_labels=pair.content_labels, style_labels=pair.style_labels,
-                          fallbacks=(*fallbacks.pair_fallbacks(pair.diagnostics, config), *layer_notes))
+                          fallbacks=(*fallbacks.pair_fallbacks(pair.diagnostics, config), *optimised.layer_notes))
 
 
 def output_image(result: np.ndarray, content: np.ndarray, content_photo: np.ndarray, config: TransferConfig, *,

@@ -7,12 +7,9 @@ Faults are real: a worker process SIGKILLs itself (``RAY_JOBS_TEST_FAULT``, see
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +19,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 import ray
-from conftest import example_pair_paths
+from local_clusters import copy_example_pair, free_port, node_ports, read_rows, wait_for, write_manifest
 from ray.cluster_utils import Cluster
 
 from ray_jobs.errors import JobError
@@ -34,18 +31,6 @@ from stylecore.config import TransferConfig
 CONFIG = TransferConfig(size=64, coarse_scale=1.0, stage1_iterations=2, stage2_iterations=2)
 ROWS = ("p1", "p2", "p3")
 CLUSTER_CPUS = 3
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def node_ports() -> dict[str, int]:
-    return {name: free_port() for name in ("node_manager_port", "object_manager_port", "metrics_export_port",
-                                           "metrics_agent_port", "runtime_env_agent_port",
-                                           "dashboard_agent_listen_port")}
 
 
 @pytest.fixture(scope="module")
@@ -63,33 +48,13 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("data")
-    for kind in ("content", "style"):
-        shutil.copy(example_pair_paths(2)[kind], root / f"{kind}.png")
-    return root
-
-
-def write_manifest(folder: Path, ids=ROWS) -> Path:
-    path = folder / "manifest.jsonl"
-    path.write_text("".join(json.dumps({"id": row_id, "content": "content.png", "style": "style.png"}) + "\n"
-                            for row_id in ids), encoding="utf-8")
-    return path
+    return copy_example_pair(tmp_path_factory.mktemp("data"))
 
 
 def run(data_root: Path, output: Path, ids=ROWS, **options) -> tuple[JobSummary, dict[str, dict]]:
     entries = read_manifest(write_manifest(output.parent, ids), data_root=data_root, config=CONFIG)
     summary = run_job(entries, options=JobOptions(output=output, **options), stream=sys.stdout)
-    return summary, {row["id"]: row for row in pq.read_table(summary.metadata_path).to_pylist()}
-
-
-def wait_for(condition, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what} did not happen within {seconds} s")
+    return summary, read_rows(summary.metadata_path)
 
 
 def rows_read(query: str) -> list[tuple]:

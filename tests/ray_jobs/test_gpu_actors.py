@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import shutil
 
 import pyarrow.parquet as pq
 import pytest
-import ray
 from conftest import example_pair_paths
+from local_clusters import local_ray_with_declared_gpus
 
 from ray_jobs.job import JobOptions, run_job
 from ray_jobs.manifest import read_manifest
@@ -22,10 +21,8 @@ CONFIG = TransferConfig(size=64, coarse_scale=1.0, stage1_iterations=2, stage2_i
 
 @pytest.fixture(scope="module")
 def gpu_cluster():
-    ray.init(address="local", num_cpus=2, num_gpus=2, object_store_memory=100 * 2**20, include_dashboard=False,
-             logging_level=logging.WARNING)
-    yield
-    ray.shutdown()
+    with local_ray_with_declared_gpus(2):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +53,7 @@ def test_one_actor_per_declared_gpu_each_with_its_own_device_id(gpu_run):
 def test_transfer_runs_on_the_cpu_where_tensorflow_finds_no_gpu(gpu_run):
     summary, rows = gpu_run
     assert (summary.ok, summary.failed) == (3, 0)
-    assert {row["device"] for row in rows} == {"CPU"}
+    assert {row["device"] for row in rows} == {"CPU (declared GPU)"}
     assert {tuple(row["gpu_ids"]) for row in rows} <= {("0",), ("1",)}
     by_worker = {row["worker"]: row["gpu_ids"] for row in rows}
     assert len(set(map(tuple, by_worker.values()))) == len(by_worker)

@@ -23,7 +23,8 @@ def test_help_explains_the_job_and_offers_every_configuration_field(capsys):
     text = capsys.readouterr().out
     for phrase in ("MANIFEST", "--output", "--data-root", "--address", "RAY_ADDRESS", "--actors", "--limit",
                    "--force", "--smoke", "skipped", "exit status", "ray job submit", "--max-retries",
-                   "--start-timeout", "--row-timeout", "SIGTERM"):
+                   "--start-timeout", "--row-timeout", "SIGTERM", "--gpus-per-actor", "--memory-per-actor",
+                   "--min-actors", "RAY_JOBS_DECLARED_GPUS=1"):
         assert phrase in text
     for field in dataclasses.fields(TransferConfig):
         assert f"--{field.name.replace('_', '-')}" in text
@@ -34,6 +35,10 @@ def test_help_explains_the_job_and_offers_every_configuration_field(capsys):
     (["--size", "8"], "error: invalid configuration: size x coarse_scale must be at least 32 px, got 8 x 0.5"),
     (["--max-retries", "-1"], "error: --max-retries must not be negative."),
     (["--row-timeout", "0"], "error: --start-timeout and --row-timeout must be positive."),
+    (["--min-actors", "0"], "error: --min-actors must be at least 1 and at most --actors."),
+    (["--actors", "2", "--min-actors", "3"], "error: --min-actors must be at least 1 and at most --actors."),
+    (["--no-gpus", "--gpus-per-actor", "1"],
+     "error: --no-gpus and --gpus-per-actor ask for different actors; give one of them."),
 ])
 def test_bad_options_are_refused_in_one_sentence(tmp_path, capsys, arguments, message):
     manifest = tmp_path / "m.csv"

@@ -1,6 +1,7 @@
 """Actor plans, node by node: one actor per GPU on the GPU nodes with those nodes' CPUs, CPU actors
 of a fixed share otherwise, a memory reservation from the working size, never more actors than
-rows, and ``--actors`` beyond what the nodes hold now (for autoscaling clusters)."""
+rows, ``--actors`` beyond what the nodes hold now (for autoscaling clusters), and the shape fixed by
+``--gpus-per-actor`` and ``--memory-per-actor`` whatever the nodes alive at start have."""
 
 from __future__ import annotations
 
@@ -46,6 +47,15 @@ def test_memory_request_grows_with_the_working_pixels():
     ([node(2, 1)], {"actors": 3}, [ActorGroup(3, 2, 1, MEMORY)]),
     # a node too small for even one: one actor anyway, which the start timeout then judges
     ([node(16, memory=1 * GIB)], {}, [ActorGroup(1, 1, 0, MEMORY)]),
+    # a cluster scaled to zero (a CPU head only): the shape asked for, to be met by the nodes an autoscaler starts
+    ([node(2, name="head")], {"gpus_per_actor": 1, "actors": 2}, [ActorGroup(2, 1, 1, MEMORY)]),
+    ([node(0, name="head")], {"gpus_per_actor": 1, "memory_per_actor": 0}, [ActorGroup(1, 1, 1, 0)]),
+    ([node(8, 4)], {"gpus_per_actor": 2}, [ActorGroup(2, 4, 2, MEMORY)]),
+    ([node(8, 4)], {"gpus_per_actor": 0}, [ActorGroup(8, 1, 0, MEMORY)]),
+    # no memory reserved: memory no longer bounds the count, even on nodes that declare none
+    ([node(4, memory=0)], {"memory_per_actor": 0}, [ActorGroup(4, 1, 0, 0)]),
+    ([node(4)], {"memory_per_actor": 1.5}, [ActorGroup(4, 1, 0, 3 * GIB // 2)]),
+    ([node(0, name="head")], {"actors": 2, "memory_per_actor": 0}, [ActorGroup(2, 1, 0, 0)]),
 ])
 def test_plan(nodes, options, groups):
     assert plan_actors(nodes, **{"rows": 60, "size": 700, **options}) == ActorPlan(tuple(groups))
@@ -59,7 +69,9 @@ def test_the_request_is_described_with_what_each_node_has():
     assert "10.0.0.1 2 CPU(s), 0 GPU(s), 64.0 GiB; 10.0.0.2 1 CPU(s), 1 GPU(s), 64.0 GiB" in text
 
 
-@pytest.mark.parametrize("options", [{"actors": 0}, {"cpus_per_actor": 0}])
-def test_counts_below_one_are_refused(options):
-    with pytest.raises(JobError, match="must be at least 1"):
+@pytest.mark.parametrize("options, message", [
+    ({"actors": 0}, "must be at least 1"), ({"cpus_per_actor": 0}, "must be at least 1"),
+    ({"gpus_per_actor": -1}, "must not be negative"), ({"memory_per_actor": -0.5}, "must not be negative")])
+def test_impossible_shapes_are_refused(options, message):
+    with pytest.raises(JobError, match=message):
         plan_actors([node(4)], rows=60, size=700, **options)

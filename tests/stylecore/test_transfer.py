@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from stylecore.errors import InputImageError
 from stylecore.extractors import load_extractor
 from stylecore.images import read_image, read_photo, resize_image, to_float, to_uint8
 from stylecore.laplacian import matting_laplacian
-from stylecore.transfer import output_image, transfer
+from stylecore.transfer import finish_transfer, optimise_transfer, output_image, prepare_transfer, transfer
 from tests.conftest import example_pair_paths
 
 SMALL = TransferConfig(size=128, coarse_scale=1.0, stage1_iterations=30, stage2_iterations=20, init="content")
@@ -119,7 +120,7 @@ def test_the_output_is_the_content_photos_own_size_and_follows_output_size(squee
 MEMORY_CHILD = """
 import json, resource, sys
 from stylecore.config import TransferConfig
-from stylecore.transfer import output_image, transfer
+from stylecore.transfer import finish_transfer, optimise_transfer, output_image, prepare_transfer, transfer
 from stylecore.extractors import load_extractor
 content, style, small = sys.argv[1:4]
 config = TransferConfig(size=64, coarse_scale=1.0, stage1_iterations=3, stage2_iterations=2, init="content")
@@ -207,3 +208,23 @@ def test_a_photo_file_and_its_float_array_give_the_same_result_and_output(tmp_pa
     assert full_size.shape == (437, 700, 3)
     np.testing.assert_array_equal(
         full_size, output_image(from_file.image, from_file.content_image, to_float(photo), SMALL))
+
+
+def test_the_phases_run_on_other_threads_give_transfers_result(squeezenet):
+    """prepare_transfer, optimise_transfer and finish_transfer, each on its own thread as a batch worker
+    runs them, compose to exactly what transfer() gives: same image, output and loss history."""
+    paths = example_pair_paths(3)
+    config = SMALL.replace(size=64, stage1_iterations=3, stage2_iterations=2, coarse_scale=0.75, output_size=96)
+    whole = transfer(paths["content"], paths["style"], paths["content_mask"], paths["style_mask"], config=config,
+                     extractor=squeezenet)
+    with ThreadPoolExecutor(max_workers=1) as host, ThreadPoolExecutor(max_workers=1) as device:
+        prepared = host.submit(prepare_transfer, paths["content"], paths["style"], paths["content_mask"],
+                               paths["style_mask"], config=config, extractor=squeezenet).result()
+        optimised = device.submit(optimise_transfer, prepared).result()
+        phased = host.submit(finish_transfer, prepared, optimised).result()
+    assert prepared.initial.shape[:2] == prepared.coarse.content.shape[:2] != prepared.pair.content.shape[:2]
+    np.testing.assert_array_equal(phased.image, whole.image)
+    np.testing.assert_array_equal(phased.output, whole.output)
+    assert phased.history == whole.history
+    assert [stage["iterations"] for stage in phased.stages] == [stage["iterations"] for stage in whole.stages]
+    assert set(phased.timings) == set(whole.timings) >= {"prepare", "laplacian", "stage1", "stage2", "output", "total"}
