@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from stylecore.metrics import BETTER, METRIC_NAMES, SUBJECTS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATUSES = ("ok", "error", "skipped")
 STAGES = (1, 2)
 LOSS_TERMS = ("total", "content", "style", "tv", "photorealism")

@@ -217,9 +217,9 @@ def test_a_fallbacks_column_is_shown_beside_its_row_and_counted_over_the_run(tmp
     rows = [{**record(f"pair-{number}", LATEST_RUN, "ok", number, content_path=str(paths["content"]),
                       style_path=str(paths["style"])), "fallbacks": notes}
             for number, notes in enumerate(fallbacks)]
-    schema = METADATA_SCHEMA.append(pa.field("fallbacks", pa.list_(pa.string())))
     (tmp_path / "metadata").mkdir()
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / "metadata" / f"run-{LATEST_RUN}.parquet")
+    pq.write_table(pa.Table.from_pylist(rows, schema=METADATA_SCHEMA),
+                   tmp_path / "metadata" / f"run-{LATEST_RUN}.parquet")
     text = build_report(tmp_path).read_text(encoding="utf-8")
     assert not (tmp_path / "report" / "errors.csv").exists()
     assert text.count("fallbacks: masks share no label; automatic masks<") == 1

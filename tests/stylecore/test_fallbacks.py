@@ -39,18 +39,20 @@ def notes(stderr):
 
 
 def test_a_segment_with_no_position_on_a_grid_drops_out_of_that_layer_and_says_so(tmp_path):
-    # Pair 26's masks as grey levels: levels 2 to 13 snap to black, 255 to white, a sliver that the
-    # coarse stage's 32 px style labels lose; its Gram there was 0 / 0 and the loss NaN.
+    # Pair 26's masks as grey class-id maps (the issue's case; read as palette masks they were taken
+    # for black and white, and are now refused as class-id maps): class 255, the anti-aliased borders,
+    # is a sliver that the coarse stage's 32 px style labels lose; its Gram there was 0 / 0, the loss NaN.
     paths = example_pair_paths(26)
     for side in ("content", "style"):
         write_grey_mask(paths[f"{side}_mask"], tmp_path / f"{side}.png")
     completed = run_cli("--content", paths["content"], "--style", paths["style"], "--content-mask",
-                        tmp_path / "content.png", "--style-mask", tmp_path / "style.png", "--output",
-                        tmp_path / "out.png", "--size", "64", "--stage1-iterations", "3", "--stage2-iterations", "3")
+                        tmp_path / "content.png", "--style-mask", tmp_path / "style.png", "--mask-format", "ids",
+                        "--output", tmp_path / "out.png", "--size", "64", "--stage1-iterations", "3",
+                        "--stage2-iterations", "3")
     assert completed.returncode == 0, completed.stderr
     left_out = [note for note in notes(completed.stderr) if "covers no position" in note]
-    assert left_out and all(note.startswith("segment white covers no position of the ") for note in left_out), \
-        completed.stderr
+    assert left_out and all(note.startswith("segment class ") and "covers no position of the " in note
+                            for note in left_out), completed.stderr
     sidecar = json.loads((tmp_path / "out.json").read_text())
     assert left_out == [note for note in sidecar["fallbacks"] if "covers no position" in note]
     assert all(np.isfinite(stage["losses"]["total"]) for stage in sidecar["stages"])
