@@ -10,14 +10,19 @@ the Laplacian, stage 2 at the working size with it), per iteration:
 - ``bare pass``: forward and backward of the network alone to the layers the loss uses,
   and the iteration's cost in bare passes.
 
-Then the whole default transfer of the pair: total and per-phase seconds.
+Then the whole default transfer of the pair, ``--transfers`` times in this warm process: each one's
+total and per-phase seconds, and their median. ``--transfer-only`` prints just those, and needs only
+``stylecore.transfer.transfer``, so the same command times an older checkout for comparison
+(``PYTHONPATH=<that checkout> python benchmarks/device_profile.py --transfer-only``).
 
     python benchmarks/device_profile.py [--pair 4] [--iterations 60] [--extractor squeezenet|vgg19]
+                                        [--transfers 3] [--transfer-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import tensorflow as tf
@@ -55,6 +60,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=60, help="iterations timed per stage")
     parser.add_argument("--extractor", default="squeezenet", choices=("squeezenet", "vgg19"),
                         help="vgg19 runs with random weights")
+    parser.add_argument("--transfers", type=int, default=3, help="whole transfers timed")
+    parser.add_argument("--transfer-only", action="store_true", help="time whole transfers only")
     arguments = parser.parse_args()
     config = TransferConfig(extractor=arguments.extractor)
     extractor = load_extractor(config.extractor, weights="random" if config.extractor == "vgg19" else None)
@@ -65,7 +72,8 @@ def main() -> None:
     print(f"pair {arguments.pair}, {config.extractor}, devices {', '.join(devices)}, "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'} intra-op threads")
     coarse = pair.resized(round(config.size * config.coarse_scale))
-    for stage, stage_pair, laplacian in ((1, coarse, None), (2, pair, matting_laplacian(pair.content))):
+    stages = () if arguments.transfer_only else ((1, coarse, None), (2, pair, matting_laplacian(pair.content)))
+    for stage, stage_pair, laplacian in stages:
         figures = profile_stage(extractor, layers, config, pair, stage_pair, laplacian, arguments.iterations)
         height, width = stage_pair.content.shape[:2]
         print(f"stage {stage} at {width}x{height}, per iteration: wall {figures['wall'] * 1e3:.1f} ms, "
@@ -73,10 +81,14 @@ def main() -> None:
               f"evaluation {figures['evaluation'] * 1e3:.1f} ms; bare pass {figures['bare'] * 1e3:.1f} ms, "
               f"iteration = {figures['wall'] / figures['bare']:.2f} bare passes")
     transfer(**pair_paths(arguments.pair), config=config, extractor=extractor)  # traces outside the timing
-    started = time.perf_counter()
-    result = transfer(**pair_paths(arguments.pair), config=config, extractor=extractor)
-    phases = ", ".join(f"{name} {seconds:.2f}" for name, seconds in result.timings.items())
-    print(f"whole transfer: {time.perf_counter() - started:.2f} s ({phases})")
+    totals = []
+    for _ in range(arguments.transfers):
+        started = time.perf_counter()
+        result = transfer(**pair_paths(arguments.pair), config=config, extractor=extractor)
+        totals.append(time.perf_counter() - started)
+        phases = ", ".join(f"{name} {seconds:.2f}" for name, seconds in result.timings.items())
+        print(f"whole transfer: {totals[-1]:.2f} s ({phases})")
+    print(f"whole transfer, median of {len(totals)}: {statistics.median(totals):.2f} s")
 
 
 if __name__ == "__main__":
