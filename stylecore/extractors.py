@@ -44,7 +44,9 @@ class FeatureExtractor:
 
     def __call__(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         """Activations of ``images``: (B, H, W, 3) float32 RGB in [0, 1]."""
-        bgr = images[..., ::-1] * 255.0 - tf.constant(IMAGENET_BGR_MEAN, dtype=images.dtype)
+        # tf.reverse, not images[..., ::-1]: the strided slice's reversal of a 3-long axis and its gradient
+        # took 9 ms of an evaluation at 500 px, tf.reverse 1.5 ms; the values are the same.
+        bgr = tf.reverse(images, [-1]) * 255.0 - tf.constant(IMAGENET_BGR_MEAN, dtype=images.dtype)
         return self.model(bgr, training=False)
 
     @property
