@@ -16,7 +16,9 @@ total and per-phase seconds, and their median. ``--transfer-only`` prints just t
 (``PYTHONPATH=<that checkout> python benchmarks/device_profile.py --transfer-only``).
 
     python benchmarks/device_profile.py [--pair 4] [--iterations 60] [--extractor squeezenet|vgg19]
-                                        [--transfers 3] [--transfer-only]
+                                        [--transfers 3] [--transfer-only] [--threads N]
+
+``--threads 1`` times what one of the 60-pair job's 1-CPU actors sees.
 """
 
 from __future__ import annotations
@@ -62,7 +64,12 @@ def main() -> None:
                         help="vgg19 runs with random weights")
     parser.add_argument("--transfers", type=int, default=3, help="whole transfers timed")
     parser.add_argument("--transfer-only", action="store_true", help="time whole transfers only")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow intra- and inter-op threads (0: TensorFlow's default, every core)")
     arguments = parser.parse_args()
+    if arguments.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(arguments.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(arguments.threads)
     config = TransferConfig(extractor=arguments.extractor)
     extractor = load_extractor(config.extractor, weights="random" if config.extractor == "vgg19" else None)
     layers = layer_choice(config.extractor, None, None, None)
