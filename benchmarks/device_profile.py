@@ -33,18 +33,17 @@ from examples import pair_paths
 from stylecore.architectures import layer_choice
 from stylecore.config import TransferConfig
 from stylecore.extractors import load_extractor
-from stylecore.laplacian import matting_laplacian
 from stylecore.objective import StageObjective
 from stylecore.optimise import minimise
 from stylecore.pair import prepare_pair
-from stylecore.transfer import transfer
+from stylecore.transfer import photorealism_stencil, transfer
 from transfer_speed import bare_network_seconds, seconds_per_call
 
 
-def profile_stage(extractor, layers, config, pair, stage_pair, laplacian, iterations: int) -> dict[str, float]:
+def profile_stage(extractor, layers, config, pair, stage_pair, stencil, iterations: int) -> dict[str, float]:
     objective = StageObjective(extractor, layers, content=stage_pair.content, style=stage_pair.style,
                                content_labels=stage_pair.content_labels, style_labels=stage_pair.style_labels,
-                               pairing=pair.diagnostics, config=config, laplacian=laplacian)
+                               pairing=pair.diagnostics, config=config, stencil=stencil)
     minimise(objective, stage_pair.content, iterations=2, tolerance=0.0)  # traced and compiled
     started = time.perf_counter()
     outcome = minimise(objective, stage_pair.content, iterations=iterations, tolerance=0.0)
@@ -79,9 +78,9 @@ def main() -> None:
     print(f"pair {arguments.pair}, {config.extractor}, devices {', '.join(devices)}, "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'} intra-op threads")
     coarse = pair.resized(round(config.size * config.coarse_scale))
-    stages = () if arguments.transfer_only else ((1, coarse, None), (2, pair, matting_laplacian(pair.content)))
-    for stage, stage_pair, laplacian in stages:
-        figures = profile_stage(extractor, layers, config, pair, stage_pair, laplacian, arguments.iterations)
+    stages = () if arguments.transfer_only else ((1, coarse, None), (2, pair, photorealism_stencil(pair.content, config)))
+    for stage, stage_pair, stencil in stages:
+        figures = profile_stage(extractor, layers, config, pair, stage_pair, stencil, arguments.iterations)
         height, width = stage_pair.content.shape[:2]
         print(f"stage {stage} at {width}x{height}, per iteration: wall {figures['wall'] * 1e3:.1f} ms, "
               f"device {figures['device'] * 1e3:.1f} ms, host share {1 - figures['device'] / figures['wall']:.1%}; "

@@ -30,6 +30,7 @@ from stylecore.laplacian import matting_laplacian
 from stylecore.objective import StageObjective
 from stylecore.optimise import minimise
 from stylecore.pair import PreparedPair, prepare_pair
+from stylecore.transfer import photorealism_stencil
 
 def seconds_per_call(function: Callable[[], object], repeats: int) -> float:
     function()
@@ -57,15 +58,15 @@ def bare_network_seconds(extractor: FeatureExtractor, layers: list[str], image: 
 def measure_extractor(extractor: FeatureExtractor, config: TransferConfig, pair: PreparedPair,
                       repeats: int) -> dict[str, float]:
     layers = layer_choice(extractor.name, None, None, None)
-    laplacian = matting_laplacian(pair.content)
+    stencil = photorealism_stencil(pair.content, config)
     figures = {"bare_forward_backward_s": bare_network_seconds(
         extractor, [*layers.content_layers, *layers.style_layers], pair.content, repeats)}
     coarse = pair.resized(round(config.size * config.coarse_scale))
-    for stage, stage_pair, stage_laplacian in ((1, coarse, None), (2, pair, laplacian)):
+    for stage, stage_pair, stage_stencil in ((1, coarse, None), (2, pair, stencil)):
         objective = StageObjective(extractor, layers, content=stage_pair.content, style=stage_pair.style,
                                    content_labels=stage_pair.content_labels,
                                    style_labels=stage_pair.style_labels, pairing=pair.diagnostics,
-                                   config=config, laplacian=stage_laplacian)
+                                   config=config, stencil=stage_stencil)
         figures[f"stage{stage}_objective_s"] = seconds_per_call(lambda: objective(stage_pair.content), repeats)
         started = time.perf_counter()
         outcome = minimise(objective, stage_pair.content, iterations=repeats, tolerance=0.0)

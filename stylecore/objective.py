@@ -1,9 +1,9 @@
 """One stage's objective: L = alpha L_c + beta L_s+ + gamma L_tv + lambda L_m, with its gradient.
 
 Everything that depends only on the content and style photos (content features, each segment's
-style Gram, the positions each content segment covers on each layer's grid, the matting
-Laplacian's stencil) is computed once when the objective is built and kept as tensors on the
-device; each evaluation then runs the network once forward and backward and multiplies by the
+style Gram, the positions each content segment covers on each layer's grid) is computed once when
+the objective is built and kept as tensors on the device, with the matting Laplacian's stencil
+(built on the host in the transfer's preparation, :func:`stylecore.transfer.photorealism_stencil`); each evaluation then runs the network once forward and backward and multiplies by the
 Laplacian once, all in one compiled graph (:mod:`stylecore.optimise` runs it in its loop).
 
 The graph is one per network, layer choice, number of segment slots and Laplacian reach (none in
@@ -33,14 +33,12 @@ import functools
 import typing
 
 import numpy as np
-import scipy.sparse
 import tensorflow as tf
 
 from stylecore import fallbacks, losses
 from stylecore.config import TransferConfig
 from stylecore.architectures import LayerChoice
 from stylecore.extractors import FeatureExtractor
-from stylecore.laplacian import laplacian_stencil
 from stylecore.masks import PairDiagnostics, one_hot
 
 
@@ -171,9 +169,8 @@ class StageObjective:
     def __init__(self, extractor: FeatureExtractor, layers: LayerChoice, *, content: np.ndarray,
                  style: np.ndarray, content_labels: np.ndarray, style_labels: np.ndarray,
                  pairing: PairDiagnostics, config: TransferConfig,
-                 laplacian: scipy.sparse.spmatrix | None = None) -> None:
+                 stencil: np.ndarray | None = None) -> None:
         network = extractor.with_layers([*layers.content_layers, *layers.style_layers])
-        stencil = laplacian_stencil(laplacian, content.shape[:2]) if laplacian is not None else None
         content_features = network(tf.constant(content[None]))
         style_features = network(tf.constant(style[None]))
         content_targets = tuple(content_features[name][0] for name in layers.content_layers)
@@ -233,7 +230,8 @@ def _compiled_terms(network: FeatureExtractor, layers: LayerChoice, slots: int, 
     Arguments: the image (H, W, 3); the content targets (one per content layer); the content and
     style scales (the latter times w_l); per style layer, ``slots`` segments; per style layer, its
     :class:`LayerRows`; the weights (alpha, beta, gamma, lambda); 1 / (H W); and, when
-    ``stencil_size`` is not ``None``, the Laplacian's (stencil_size, H, W) stencil. Terms: (4,) in the order of :data:`TERM_NAMES`, unweighted.
+    ``stencil_size`` is not ``None``, the Laplacian's (stencil_size, H, W) stencil. Terms: (4,) in
+    the order of :data:`TERM_NAMES`, unweighted.
     """
     segment = SegmentTarget(tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None,), tf.float32),
                             tf.TensorSpec((None, None), tf.float32), tf.TensorSpec((), tf.float32))

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.sparse
 
 from stylecore import fallbacks
 from stylecore.colour_transfer import colour_statistics_transfer
@@ -29,7 +28,7 @@ from stylecore.errors import OptimisationError
 from stylecore.architectures import LayerChoice, layer_choice
 from stylecore.extractors import FeatureExtractor, load_extractor
 from stylecore.images import read_photo, resize_image, to_uint8, working_shape
-from stylecore.laplacian import matting_laplacian
+from stylecore.laplacian import laplacian_stencil, matting_laplacian
 from stylecore.local_affine import apply_local_affine, fit_local_affine, local_affine_smoothing
 from stylecore.masks import MaskReading, PairDiagnostics
 from stylecore.objective import StageObjective
@@ -92,8 +91,9 @@ class PreparedTransfer:
     """The pair at stage 1's size (``coarse_scale`` of the working size)."""
     initial: np.ndarray
     """(h1, w1, 3) float32 in [0, 1]: stage 1's starting image, at ``coarse``'s size."""
-    laplacian: scipy.sparse.csr_matrix
-    """The content's matting Laplacian at the working size, (h * w, h * w)."""
+    stencil: np.ndarray
+    """The content's matting Laplacian at the working size as the objective's stencil
+    (:func:`photorealism_stencil`): built here, so that the device phase only uploads it."""
     content_photo: np.ndarray
     """The content at its own size, (H, W, 3) as decoded, for the output step."""
     metadata: PhotoMetadata
@@ -169,12 +169,19 @@ def prepare_transfer(content: ImageSource, style: ImageSource, content_mask: Ima
                           config.style_layer_weights)
     timings = {"prepare": matching_started - started, "segment_matching": time.perf_counter() - matching_started}
     laplacian_started = time.perf_counter()
-    laplacian = matting_laplacian(pair.content, epsilon=config.laplacian_epsilon, radius=config.laplacian_radius)
+    stencil = photorealism_stencil(pair.content, config)
     timings["laplacian"] = time.perf_counter() - laplacian_started
     coarse = pair.resized(round(config.size * config.coarse_scale)) if config.coarse_scale < 1.0 else pair
     return PreparedTransfer(config=config, extractor=extractor, layers=layers, pair=pair, coarse=coarse,
-                            initial=initial_image(coarse, config), laplacian=laplacian,
+                            initial=initial_image(coarse, config), stencil=stencil,
                             content_photo=content_photo, metadata=metadata, timings=timings, started=started)
+
+
+def photorealism_stencil(content: np.ndarray, config: TransferConfig) -> np.ndarray:
+    """The matting Laplacian of ``content`` (H, W, 3) at the configured epsilon and radius, as the stencil
+    stage 2's objective takes (:func:`~stylecore.laplacian.laplacian_stencil`)."""
+    laplacian = matting_laplacian(content, epsilon=config.laplacian_epsilon, radius=config.laplacian_radius)
+    return laplacian_stencil(laplacian, content.shape[:2])
 
 
 def optimise_transfer(prepared: PreparedTransfer, *, progress: Progress | None = None) -> OptimisedTransfer:
@@ -186,12 +193,12 @@ def optimise_transfer(prepared: PreparedTransfer, *, progress: Progress | None =
     timings: dict[str, float] = {}
 
     def run_stage(stage: int, stage_pair: PreparedPair, initial: np.ndarray, iterations: int,
-                  laplacian: Any = None) -> np.ndarray:
+                  stencil: np.ndarray | None = None) -> np.ndarray:
         stage_started = time.perf_counter()
         objective = StageObjective(extractor, layers, content=stage_pair.content, style=stage_pair.style,
                                    content_labels=stage_pair.content_labels,
                                    style_labels=stage_pair.style_labels, pairing=pair.diagnostics,
-                                   config=config, laplacian=laplacian)
+                                   config=config, stencil=stencil)
 
         def on_iteration(iteration: int, losses: dict[str, float]) -> None:
             history.append({"stage": stage, "iteration": iteration, **losses})
@@ -213,7 +220,7 @@ def optimise_transfer(prepared: PreparedTransfer, *, progress: Progress | None =
     with fallbacks.collecting() as layer_notes:
         stage1 = run_stage(1, prepared.coarse, prepared.initial, config.stage1_iterations)
         stage2 = run_stage(2, pair, resize_image(stage1, pair.content.shape[:2]), config.stage2_iterations,
-                           laplacian=prepared.laplacian)
+                           stencil=prepared.stencil)
     return OptimisedTransfer(image=stage2, history=history, stages=stages, timings=timings,
                              layer_notes=tuple(layer_notes))
 

@@ -7,9 +7,9 @@ import tensorflow as tf
 from stylecore.architectures import layer_choice
 from stylecore.config import TransferConfig
 from stylecore.extractors import load_extractor
-from stylecore.laplacian import matting_laplacian
 from stylecore.objective import SegmentTarget, StageObjective, _segment_rows, layer_rows
 from stylecore.optimise import _device_minimiser, minimise
+from stylecore.transfer import photorealism_stencil
 
 
 @pytest.fixture(scope="module")
@@ -17,17 +17,17 @@ def squeezenet():
     return load_extractor("squeezenet")
 
 
-def objective_for(pair, extractor, *, laplacian=None):
+def objective_for(pair, extractor, *, stencil=None):
     return StageObjective(extractor, layer_choice("squeezenet", None, None, None), content=pair.content,
                           style=pair.style, content_labels=pair.content_labels, style_labels=pair.style_labels,
-                          pairing=pair.diagnostics, config=TransferConfig(), laplacian=laplacian)
+                          pairing=pair.diagnostics, config=TransferConfig(), stencil=stencil)
 
 
 def test_pairs_of_other_sizes_share_one_trace_per_stage_and_the_loop_too(example_pair, squeezenet):
     small, large = example_pair(1, 64), example_pair(1, 96)
     stage1 = [objective_for(small, squeezenet), objective_for(large, squeezenet)]
-    stage2 = [objective_for(small, squeezenet, laplacian=matting_laplacian(small.content)),
-              objective_for(large, squeezenet, laplacian=matting_laplacian(large.content))]
+    stage2 = [objective_for(small, squeezenet, stencil=photorealism_stencil(small.content, TransferConfig())),
+              objective_for(large, squeezenet, stencil=photorealism_stencil(large.content, TransferConfig()))]
     assert stage1[0].function is stage1[1].function and stage2[0].function is stage2[1].function
     assert stage1[0].function is not stage2[0].function
     for objective, pair in zip([*stage1, *stage2], [small, large, small, large], strict=True):

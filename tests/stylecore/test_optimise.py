@@ -13,10 +13,10 @@ from stylecore.architectures import layer_choice
 from stylecore.config import TransferConfig
 from stylecore.errors import OptimisationError
 from stylecore.extractors import load_extractor
-from stylecore.laplacian import matting_laplacian
 from stylecore.objective import StageObjective
 from stylecore.optimise import _CURVATURE_FLOOR, HISTORY_SIZE, compact_coefficients, minimise
 from stylecore.segment_matching import automatic_pair
+from stylecore.transfer import photorealism_stencil
 
 SPEC = tf.TensorSpec((None, None, 3), tf.float32)
 
@@ -156,10 +156,10 @@ def extractors():
 
 
 def stage_objective(pair, extractor, *, photorealism: bool) -> StageObjective:
-    laplacian = matting_laplacian(pair.content) if photorealism else None
+    stencil = photorealism_stencil(pair.content, TransferConfig()) if photorealism else None
     return StageObjective(extractor, layer_choice(extractor.name, None, None, None), content=pair.content,
                           style=pair.style, content_labels=pair.content_labels, style_labels=pair.style_labels,
-                          pairing=pair.diagnostics, config=TransferConfig(), laplacian=laplacian)
+                          pairing=pair.diagnostics, config=TransferConfig(), stencil=stencil)
 
 
 @pytest.mark.parametrize(("extractor", "number", "segments", "photorealism"),
