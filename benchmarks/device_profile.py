@@ -33,14 +33,31 @@ from examples import pair_paths
 from stylecore.architectures import layer_choice
 from stylecore.config import TransferConfig
 from stylecore.extractors import load_extractor
-from stylecore.objective import StageObjective
-from stylecore.optimise import minimise
 from stylecore.pair import prepare_pair
-from stylecore.transfer import photorealism_stencil, transfer
-from transfer_speed import bare_network_seconds, seconds_per_call
+from stylecore.transfer import transfer
+
+
+def print_stage_profiles(extractor, layers, config, pair, iterations: int) -> None:
+    """Each stage's line of the module docstring."""
+    # Imported here, not at the top: --transfer-only must need nothing newer than ``transfer``, so that
+    # it can time an older checkout.
+    from stylecore.transfer import photorealism_stencil
+
+    coarse = pair.resized(round(config.size * config.coarse_scale))
+    for stage, stage_pair, stencil in ((1, coarse, None), (2, pair, photorealism_stencil(pair.content, config))):
+        figures = profile_stage(extractor, layers, config, pair, stage_pair, stencil, iterations)
+        height, width = stage_pair.content.shape[:2]
+        print(f"stage {stage} at {width}x{height}, per iteration: wall {figures['wall'] * 1e3:.1f} ms, "
+              f"device {figures['device'] * 1e3:.1f} ms, host share {1 - figures['device'] / figures['wall']:.1%}; "
+              f"evaluation {figures['evaluation'] * 1e3:.1f} ms; bare pass {figures['bare'] * 1e3:.1f} ms, "
+              f"iteration = {figures['wall'] / figures['bare']:.2f} bare passes")
 
 
 def profile_stage(extractor, layers, config, pair, stage_pair, stencil, iterations: int) -> dict[str, float]:
+    from stylecore.objective import StageObjective
+    from stylecore.optimise import minimise
+    from transfer_speed import bare_network_seconds, seconds_per_call
+
     objective = StageObjective(extractor, layers, content=stage_pair.content, style=stage_pair.style,
                                content_labels=stage_pair.content_labels, style_labels=stage_pair.style_labels,
                                pairing=pair.diagnostics, config=config, stencil=stencil)
@@ -77,15 +94,8 @@ def main() -> None:
     devices = [device.name for device in tf.config.list_logical_devices()]
     print(f"pair {arguments.pair}, {config.extractor}, devices {', '.join(devices)}, "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'} intra-op threads")
-    coarse = pair.resized(round(config.size * config.coarse_scale))
-    stages = () if arguments.transfer_only else ((1, coarse, None), (2, pair, photorealism_stencil(pair.content, config)))
-    for stage, stage_pair, stencil in stages:
-        figures = profile_stage(extractor, layers, config, pair, stage_pair, stencil, arguments.iterations)
-        height, width = stage_pair.content.shape[:2]
-        print(f"stage {stage} at {width}x{height}, per iteration: wall {figures['wall'] * 1e3:.1f} ms, "
-              f"device {figures['device'] * 1e3:.1f} ms, host share {1 - figures['device'] / figures['wall']:.1%}; "
-              f"evaluation {figures['evaluation'] * 1e3:.1f} ms; bare pass {figures['bare'] * 1e3:.1f} ms, "
-              f"iteration = {figures['wall'] / figures['bare']:.2f} bare passes")
+    if not arguments.transfer_only:
+        print_stage_profiles(extractor, layers, config, pair, arguments.iterations)
     transfer(**pair_paths(arguments.pair), config=config, extractor=extractor)  # traces outside the timing
     totals = []
     for _ in range(arguments.transfers):

@@ -64,13 +64,18 @@ def laplacian_stencil(laplacian: scipy.sparse.csr_matrix, shape: tuple[int, int]
     height, width = shape
     if laplacian.shape != (height * width,) * 2:
         raise ValueError(f"laplacian {laplacian.shape} does not fit a {height}x{width} image")
-    rows = np.repeat(np.arange(height * width), np.diff(laplacian.indptr))
-    offset_y = laplacian.indices // width - rows // width
-    offset_x = laplacian.indices % width - rows % width
+    # Coordinates are looked up per pixel and offsets written to (K, H * W) first, then padded: dividing
+    # each of the 4 M entries and writing them through three index arrays took 0.1 to 0.4 s at 500 px, this 0.07.
+    rows = np.repeat(np.arange(height * width, dtype=np.int32), np.diff(laplacian.indptr))
+    pixel_y, pixel_x = np.divmod(np.arange(height * width, dtype=np.int32), width)
+    offset_y = pixel_y[laplacian.indices] - pixel_y[rows]
+    offset_x = pixel_x[laplacian.indices] - pixel_x[rows]
     reach = int(max(np.abs(offset_y).max(initial=0), np.abs(offset_x).max(initial=0)))
     side = 2 * reach + 1
+    flat = np.zeros((side * side, height * width), np.float32)
+    flat[(offset_y + reach) * side + offset_x + reach, rows] = laplacian.data
     stencil = np.zeros((side * side, _bucketed(height), _bucketed(width)), np.float32)
-    stencil[(offset_y + reach) * side + offset_x + reach, rows // width, rows % width] = laplacian.data
+    stencil[:, :height, :width] = flat.reshape(side * side, height, width)
     return stencil
 
 
