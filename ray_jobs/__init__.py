@@ -4,7 +4,9 @@ Read the modules in the order a row travels through them:
 
 - :mod:`ray_jobs.manifest`: the rows a job renders, read from JSONL, CSV or Parquet and checked whole;
 - :mod:`ray_jobs.fingerprint`: what identifies a row's work (input file hashes, configuration hash);
-- :mod:`ray_jobs.resume`: which rows an earlier run already finished, so a rerun skips them;
+- :mod:`ray_jobs.listing`: what a file is without reading it (size and time from its folder's listing);
+- :mod:`ray_jobs.state`: the output's current state, one row per id, which a rerun reads instead of the history;
+- :mod:`ray_jobs.plan`: what a run renders and why, hashing only the files that changed;
 - :mod:`ray_jobs.resources`: how many actors, and which CPUs and GPUs each one gets;
 - :mod:`ray_jobs.devices`: TensorFlow set up inside an actor (thread pools, GPU memory growth);
 - :mod:`ray_jobs.worker`: the Ray actor that holds an extractor and renders one row at a time;
@@ -18,6 +20,6 @@ Read the modules in the order a row travels through them:
 - :mod:`ray_jobs.run_summary`, :mod:`ray_jobs.report`: a run read back, summarised, and shown as
   an HTML page and a contact sheet (``python -m ray_jobs.report``).
 
-The driver (manifest, fingerprints, resume, plan, metadata) never imports TensorFlow: only the
+The driver (manifest, listings, state, plan, metadata) never imports TensorFlow: only the
 actors do (:mod:`ray_jobs.devices`), which keeps the driver's memory and start-up small.
 """

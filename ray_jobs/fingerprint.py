@@ -1,7 +1,7 @@
 """What identifies a row's work: its input files, its configuration, the extractor's weights, the code.
 
 Two renders of a row with the same fingerprint are the same computation, so a rerun may reuse the
-first one's image (see :mod:`ray_jobs.resume`). The fingerprint is
+first one's image (see :mod:`ray_jobs.plan`). The fingerprint is
 
 - the SHA-256 of each input file (photos and masks);
 - the canonical configuration hash (:meth:`stylecore.config.TransferConfig.config_hash`);
@@ -13,8 +13,9 @@ first one's image (see :mod:`ray_jobs.resume`). The fingerprint is
 Paths are not part of it: moving the data root or renaming a file does not redo a row, changing a
 byte of a photo, a mask, a configuration value, the weights or the rendering code does.
 
-:func:`fingerprints` hashes each distinct file of a whole manifest once, in parallel: a style
-photo shared by 10,000 rows is read once.
+A rerun computes the fingerprints of a whole manifest as Arrow columns (:mod:`ray_jobs.plan`),
+hashing only the files whose listing identity is new or changed, each distinct file once and in
+parallel (:func:`hash_files`): a style photo shared by 10,000 rows is read once.
 """
 
 from __future__ import annotations
@@ -23,13 +24,9 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable
 
-from ray_jobs.manifest import ManifestEntry
-from ray_jobs.manifest_format import PATH_COLUMNS
-from stylecore.config import TransferConfig
 from stylecore.errors import StorageError
-from stylecore.render_version import RENDER_VERSION
 from stylecore.storage import open_input
 from stylecore.weights import SQUEEZENET_SHA256
 
@@ -52,6 +49,10 @@ class Fingerprint:
     config_hash: str
     extractor_weights_sha256: str
     render_version: int
+
+
+FINGERPRINT_COLUMNS = tuple(field.name for field in dataclasses.fields(Fingerprint))
+"""The metadata columns a fingerprint fills, in :class:`Fingerprint`'s order."""
 
 
 def file_sha256(path: str | os.PathLike[str] | None) -> str | None:
@@ -109,31 +110,3 @@ def weights_identity(extractor: str, weights: str | os.PathLike[str] | None) -> 
 def loaded_weights_identity(weights_sha256: str | None) -> str:
     """:func:`weights_identity` of a loaded extractor, from its ``weights_sha256`` (``None``: random)."""
     return weights_sha256 or RANDOM_WEIGHTS
-
-
-def fingerprints(entries: Sequence[ManifestEntry], *,
-                 weights_of: Callable[[str], str | None]) -> dict[str, Fingerprint]:
-    """Each entry's :class:`Fingerprint` by id; every distinct file and configuration is hashed once.
-
-    ``weights_of(extractor)`` is the ``--weights`` value that rows of ``extractor`` load.
-    """
-    files = hash_files(path for entry in entries for name in PATH_COLUMNS
-                       if (path := getattr(entry, name)) is not None)
-    config_hashes: dict[TransferConfig, str] = {}
-    identities: dict[str, str] = {}
-    result = {}
-    for entry in entries:
-        config = entry.config
-        if config not in config_hashes:
-            config_hashes[config] = config.config_hash()
-        if config.extractor not in identities:
-            identities[config.extractor] = weights_identity(config.extractor, weights_of(config.extractor))
-        result[entry.id] = Fingerprint(
-            **{f"{name}_sha256": _lookup(files, getattr(entry, name)) for name in PATH_COLUMNS},
-            config_hash=config_hashes[config], extractor_weights_sha256=identities[config.extractor],
-            render_version=RENDER_VERSION)
-    return result
-
-
-def _lookup(hashes: Mapping[str, str | None], path: str | None) -> str | None:
-    return None if path is None else hashes[os.fspath(path)]

@@ -3,16 +3,18 @@
 1. take the output folder's lock (:class:`ray_jobs.metadata.OutputLock`): a second live run into
    the same local folder is refused (an object-store output is not locked: one run per prefix is
    the user's to ensure);
-2. fingerprint every row and find the rows earlier runs already finished (:mod:`ray_jobs.resume`),
-   unless ``force``; they are recorded as ``skipped`` and not rendered again;
+2. read the output's state (:mod:`ray_jobs.state`) and plan the run (:mod:`ray_jobs.plan`): the
+   rows whose inputs, configuration, weights, code or image changed since they were done, with
+   the reason for each (every row when ``force``); the rest are skipped, not written again;
 3. plan actors node by node and start them (:mod:`ray_jobs.resources`, :mod:`ray_jobs.pool`); a
    job whose workers cannot start (weights, GPU, no room within the start timeout) stops here,
    having written no metadata;
 4. as each row finishes, write its image (``OUTPUT/images/<id>.png``) and its automatic masks, whole
    or not at all (in an object store the worker has already written them, :mod:`ray_jobs.outputs`),
    and its metadata row (:mod:`ray_jobs.metadata`), and print a progress line;
-5. stop the actors; compact the metadata, also when interrupted (Ctrl-C, or SIGTERM, which the
-   command line turns into the same exception).
+5. stop the actors; compact the metadata, with the count of skipped rows and the reasons in the
+   run file's Parquet metadata; fold the run into the state; also when interrupted (Ctrl-C, or
+   SIGTERM, which the command line turns into the same exception).
 
 The caller connects to Ray first (``ray.init``): :func:`run_job` uses whichever cluster is
 connected, so the command line, a notebook and the tests drive it the same way.
@@ -23,21 +25,25 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime
+import posixpath
 import secrets
 import sys
 import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from ray_jobs.fingerprint import fingerprints
-from ray_jobs.manifest import ManifestEntry
-from ray_jobs.metadata import MetadataWriter, OutputLock
+import pyarrow.compute as pc
+
+from ray_jobs.errors import one_line
+from ray_jobs.manifest import Manifest, ManifestEntry
+from ray_jobs.metadata import MetadataWriter, OutputLock, read_files
 from ray_jobs.outputs import workers_write_images, write_image
+from ray_jobs.plan import Plan, make_plan
 from ray_jobs.pool import PoolOptions, WorkerPool, live_nodes
 from ray_jobs.progress import ProgressReporter, format_duration
 from ray_jobs.records import Record, error_columns
 from ray_jobs.resources import ActorPlan, NodeResources, plan_actors
-from ray_jobs.resume import done_rows, skipped_rows
+from ray_jobs.state import HISTORY_COLUMNS, OutputState, fold, load_state, merged_files, with_image_identities, write_state
 from ray_jobs.worker import RenderOutcome, RenderTask, WorkerInfo
 from stylecore.errors import StorageError
 
@@ -62,6 +68,10 @@ class JobOptions:
     use_gpus: bool = True
     force: bool = False
     """Render every row, even those an earlier run finished."""
+    rehash: bool = False
+    """Hash every input file, not only those whose listing identity changed (:mod:`ray_jobs.plan`)."""
+    rebuild_state: bool = False
+    """Build the output's state anew from its run history instead of reading it (:mod:`ray_jobs.state`)."""
     weights: str | None = None
     """Weights file of the job's extractor (``None``: the extractor's own lookup)."""
     flush_seconds: float = 5.0
@@ -86,6 +96,9 @@ class JobSummary:
     ok: int
     failed: int
     skipped: int
+    """Rows not rendered, as done already."""
+    reasons: dict[str, int]
+    """Rows rendered (or tried) by reason code (:data:`ray_jobs.plan.REASONS`)."""
     workers: tuple[WorkerInfo, ...]
     """Each live actor's report at the end of the run (empty when every row was skipped)."""
     seconds: float
@@ -100,35 +113,29 @@ def new_run_id() -> str:
     return f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
-def run_job(entries: Sequence[ManifestEntry], *, options: JobOptions, stream: TextIO = sys.stdout) -> JobSummary:
-    """Render ``entries`` (module docstring) on the connected Ray cluster and summarise the run.
+def run_job(manifest: Manifest | Sequence[ManifestEntry], *, options: JobOptions,
+            stream: TextIO = sys.stdout) -> JobSummary:
+    """Render ``manifest`` (module docstring) on the connected Ray cluster and summarise the run.
 
-    Raises :class:`JobError` when the output folder is in use, when the workers cannot start, and
-    when a metadata file cannot be written (the files written before stay).
+    Raises :class:`JobError` when the output folder is in use, when its state cannot be read, when
+    the workers cannot start, and when a metadata file cannot be written (the files written before stay).
     """
     started = time.monotonic()
     run_id = new_run_id()
-    extractor, seed = _job_extractor(entries)
+    manifest = manifest if isinstance(manifest, Manifest) else Manifest.of(manifest)
+    extractor, seed = _job_extractor(manifest)
     with OutputLock(options.output, run_id):
-        prints = fingerprints(entries, weights_of=lambda name: options.weights if name == extractor else None)
-        earlier = None if options.force else done_rows(prints, output=options.output)
-        done = earlier.ids if earlier else set()
-        for path, reason in earlier.unreadable if earlier else []:
-            print(f"warning: ignoring unreadable metadata file {path} ({reason}); its rows will be redone",
-                  file=stream)
+        state, plan = plan_run(manifest, options=options, stream=stream)
         image_output = options.output if workers_write_images(options.output) else None
-        tasks = [RenderTask(entry, prints[entry.id], run_id, image_output=image_output,
+        tasks = [RenderTask(entry, fingerprint, run_id, image_output=image_output,
                             weights=options.weights if entry.config.extractor == extractor else None)
-                 for entry in entries if entry.id not in done]
-        print(f"run {run_id}: {len(entries)} rows, {len(tasks)} to render, {len(done)} skipped as already done"
-              f"{' (--force redoes them)' if done else ''}", file=stream, flush=True)
+                 for entry, fingerprint in plan.entries()]
+        print(f"run {run_id}: {plan_text(plan)}", file=stream, flush=True)
         pool = _start_pool(tasks, extractor=extractor, seed=seed, options=options, stream=stream) if tasks else None
         writer = MetadataWriter(options.output, run_id, flush_seconds=options.flush_seconds)
-        progress = ProgressReporter(total=len(tasks), skipped=len(done), stream=stream)
+        progress = ProgressReporter(total=len(tasks), skipped=plan.skipped, stream=stream)
         workers: tuple[WorkerInfo, ...] = ()
         try:
-            if earlier and done:
-                writer.add_table(skipped_rows(earlier.done, run_id=run_id))
             for outcome in pool.render_all(tasks, on_tick=writer.flush_if_due) if pool else ():
                 record = store_image(outcome, output=options.output)
                 writer.add(record)
@@ -139,15 +146,58 @@ def run_job(entries: Sequence[ManifestEntry], *, options: JobOptions, stream: Te
         finally:
             if pool:
                 pool.stop()
-            writer.close()
+            writer.close(run_facts={"skipped": plan.skipped, "reasons": plan.counts()})
+            save_run_state(options.output, state, plan, writer.path, stream=stream)
     summary = JobSummary(run_id=run_id, metadata_path=writer.path, ok=progress.done, failed=progress.failed,
-                         skipped=len(done), workers=workers, seconds=time.monotonic() - started,
+                         skipped=plan.skipped, reasons=plan.counts(), workers=workers,
+                         seconds=time.monotonic() - started,
                          replaced_workers=pool.replaced if pool else 0, added_workers=pool.added if pool else 0)
     replaced = f"; {summary.replaced_workers} worker(s) replaced" if summary.replaced_workers else ""
     replaced += f"; {summary.added_workers} worker(s) added for nodes that joined" if summary.added_workers else ""
     print(f"finished in {format_duration(summary.seconds)}: {summary.ok} ok, {summary.failed} failed, "
           f"{summary.skipped} skipped{replaced}; metadata {summary.metadata_path}", file=stream, flush=True)
     return summary
+
+
+def plan_run(manifest: Manifest, *, options: JobOptions, stream: TextIO) -> tuple[OutputState, Plan]:
+    """The output's state and the plan of a run of ``manifest`` into it, reading nothing but
+    listings, the state and the files that changed (:mod:`ray_jobs.plan`); writes nothing."""
+    extractor, _ = _job_extractor(manifest)
+    state = load_state(options.output, rebuild=options.rebuild_state)
+    for path, reason in state.unreadable:
+        print(f"warning: ignoring unreadable metadata file {path} ({reason}); its rows will be redone",
+              file=stream)
+    plan = make_plan(manifest, state, output=options.output, force=options.force, rehash=options.rehash,
+                     weights_of=lambda name: options.weights if name == extractor else None)
+    return state, plan
+
+
+def plan_text(plan: Plan) -> str:
+    """What a plan renders, as the console says it: counts, then the reasons and the files hashed."""
+    text = (f"{len(plan.manifest)} rows, {len(plan.render)} to render, {plan.skipped} skipped as already done"
+            f"{' (--force redoes them)' if plan.skipped else ''}")
+    if len(plan.render):
+        text += f"; why: {plan.describe()}"
+    if plan.hashed_files:
+        text += f"; hashed {plan.hashed_files} new or changed input file(s), {plan.hashed_bytes / 2**20:.1f} MiB"
+    return text
+
+
+def save_run_state(output: str, state: OutputState, plan: Plan, run_file: str, *, stream: TextIO) -> None:
+    """Fold this run's rows and what the plan found into the output's state and write it, when any
+    of it changed; a state that cannot be written is a warning, as the next run folds the run in."""
+    run_rows, unreadable = read_files([run_file], HISTORY_COLUMNS)
+    if not (state.changed or run_rows.num_rows or plan.image_identities.num_rows or plan.hashed_files) \
+            or unreadable:
+        return
+    rows = fold(with_image_identities(state.rows, plan.image_identities), run_rows)
+    files = merged_files(state.files, plan.files.filter(pc.is_valid(plan.files["sha256"])))
+    try:
+        write_state(output, dataclasses.replace(state, rows=rows, files=files,
+                                                folded=state.folded | {posixpath.basename(run_file)}))
+    except (OSError, StorageError) as error:
+        print(f"warning: the state of {output} could not be written ({one_line(error)}); the next run "
+              "rebuilds it from the run history", file=stream)
 
 
 def _start_pool(tasks: Sequence[RenderTask], *, extractor: str, seed: int, options: JobOptions,
@@ -172,11 +222,15 @@ def _start_pool(tasks: Sequence[RenderTask], *, extractor: str, seed: int, optio
     return pool
 
 
-def _job_extractor(entries: Sequence[ManifestEntry]) -> tuple[str, int]:
+def _job_extractor(manifest: Manifest) -> tuple[str, int]:
     """The extractor most rows use, which every actor loads at start and ``--weights`` applies to,
     and the seed of its first row."""
-    name = collections.Counter(entry.config.extractor for entry in entries).most_common(1)[0][0]
-    return name, next(entry.config.seed for entry in entries if entry.config.extractor == name)
+    rows = collections.Counter()
+    for index, count in zip(*(column.to_pylist() for column in pc.value_counts(manifest.table["config"]).flatten()),
+                            strict=True):
+        rows[manifest.configs[index].extractor] += count
+    name = rows.most_common(1)[0][0]
+    return name, next(config.seed for config in manifest.configs if config.extractor == name)
 
 
 def store_image(outcome: RenderOutcome, *, output: str) -> Record:

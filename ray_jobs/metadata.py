@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import fcntl
 import io
+import json
 import os
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,6 +46,9 @@ from stylecore.storage import is_local, join, list_files, remove, resolve, write
 METADATA_FOLDER = "metadata"
 RUN_FILE_GLOB = "run-*.parquet"
 LOCK_FILE = ".lock"
+RUN_FACTS_KEY = b"stylecore.run"
+"""Parquet metadata key of a compacted run file: JSON of what the run did beyond its rows
+(``skipped``: rows not rendered as done already; ``reasons``: rows rendered by reason code)."""
 
 
 def metadata_folder(output: str) -> str:
@@ -86,9 +90,14 @@ def read_table(output: str, columns: Sequence[str] | None = None) -> tuple[pa.Ta
     where ``unreadable`` lists (file, reason) for files that cannot be read; their rows are left
     out, so a rerun redoes those rows rather than trusting them.
     """
+    return read_files(metadata_files(output), columns)
+
+
+def read_files(paths: Sequence[str], columns: Sequence[str] | None = None) -> tuple[pa.Table, list[tuple[str, str]]]:
+    """:func:`read_table` of the metadata files ``paths``, in that order."""
     schema = METADATA_SCHEMA if columns is None else pa.schema([METADATA_SCHEMA.field(name) for name in columns])
     tables, unreadable = [], []
-    for path in metadata_files(output):
+    for path in paths:
         try:
             filesystem, within = resolve(path)
             tables.append(ds.dataset(within, filesystem=filesystem, format="parquet", schema=schema).to_table())
@@ -143,14 +152,20 @@ class MetadataWriter:
         self._parts.append(path)
         self._pending = []
 
-    def close(self) -> None:
-        """Flush, then compact the run's parts into :attr:`path` and remove them."""
+    def close(self, run_facts: Mapping[str, object] | None = None) -> None:
+        """Flush, then compact the run's parts into :attr:`path` and remove them.
+
+        ``run_facts`` (JSON values) go into the compacted file's Parquet metadata under
+        :data:`RUN_FACTS_KEY`: what the run did beyond its rows, such as the rows it skipped.
+        """
         self.flush()
+        table = pa.concat_tables(pq.read_table(within, filesystem=filesystem, schema=METADATA_SCHEMA)
+                                 for filesystem, within in map(resolve, self._parts)) \
+            if self._parts else METADATA_SCHEMA.empty_table()
+        facts = {RUN_FACTS_KEY: json.dumps(run_facts or {}, sort_keys=True).encode()}
+        self._write(self.path, table.replace_schema_metadata({**(table.schema.metadata or {}), **facts}))
         if not self._parts:
-            self._write(self.path, METADATA_SCHEMA.empty_table())
             return
-        self._write(self.path, pa.concat_tables(pq.read_table(within, filesystem=filesystem, schema=METADATA_SCHEMA)
-                                                for filesystem, within in map(resolve, self._parts)))
         try:
             for path in self._parts:
                 remove(path)

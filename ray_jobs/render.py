@@ -17,8 +17,9 @@ import ray
 
 from ray_jobs.devices import DECLARED_GPUS_VARIABLE
 from ray_jobs.errors import JobError, ManifestError
-from ray_jobs.job import JobOptions, run_job
-from ray_jobs.manifest import ManifestEntry, read_manifest
+from ray_jobs.job import JobOptions, plan_run, plan_text, run_job
+from ray_jobs.manifest import Manifest, read_manifest
+from ray_jobs.plan import write_plan
 from ray_jobs.resources import DEFAULT_CPUS_PER_ACTOR
 from stylecore.cli import add_config_arguments, config_from_arguments, use_storage_endpoint
 from stylecore.config import TransferConfig
@@ -40,7 +41,10 @@ Each row's two-stage transfer runs on a Ray actor that holds a loaded feature ex
 status (ok, error, skipped), error message, mask diagnostics, losses and timings.
 
 Rerunning the same manifest into the same --output skips the rows already done and renders only
-new, failed and changed ones (a changed photo, mask or configuration value); --force redoes all.
+new, failed and changed ones (a changed photo, mask or configuration value, new weights or
+rendering code, a deleted or altered image); --force redoes all. A rerun reads the output's state
+(OUTPUT/state/) and the listings of the input and image folders, and hashes only the files whose
+size or modification time changed; --plan says what a run would render and why, starting nothing.
 
 Connects to the Ray cluster named by --address or $RAY_ADDRESS (as under `ray job submit`), else
 starts Ray on this machine. Manifest format: see manifests/README.md.
@@ -123,6 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
                              f"(default: {defaults.row_timeout:g})")
     parser.add_argument("--limit", type=int, metavar="N", help="render only the manifest's first N rows")
     parser.add_argument("--force", action="store_true", help="redo every row, even those already done")
+    parser.add_argument("--plan", action="store_true",
+                        help="say what a run would render and why (counts by reason), then stop: reads the "
+                             "manifest, the output's state and the file listings, starts no Ray, writes nothing")
+    parser.add_argument("--plan-output", metavar="FILE",
+                        help="with --plan (implied): write the rows a run would render, each with its reason and "
+                             "inputs, to FILE (.parquet or .csv; a path or URI)")
+    parser.add_argument("--rehash", action="store_true",
+                        help="hash every input file, not only those whose size or modification time changed: for "
+                             "files rewritten with their size and time restored, which a listing cannot see")
+    parser.add_argument("--rebuild-state", action="store_true",
+                        help="build the output's state (OUTPUT/state/) anew from its run history in metadata/, "
+                             "for a state file that is damaged; nothing done is rendered again")
     parser.add_argument("--smoke", action="store_true",
                         help=f"smoke test: size {SMOKE_CHANGES['size']}, {SMOKE_CHANGES['stage1_iterations']}+"
                              f"{SMOKE_CHANGES['stage2_iterations']} iterations, first {SMOKE_ROWS} rows "
@@ -142,10 +158,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                              min_actors=arguments.min_actors, cpus_per_actor=arguments.cpus_per_actor,
                              gpus_per_actor=0 if arguments.no_gpus else arguments.gpus_per_actor,
                              memory_per_actor=arguments.memory_per_actor, use_gpus=not arguments.no_gpus,
-                             force=arguments.force, weights=arguments.weights, max_retries=arguments.max_retries,
+                             force=arguments.force, rehash=arguments.rehash, rebuild_state=arguments.rebuild_state,
+                             weights=arguments.weights, max_retries=arguments.max_retries,
                              start_timeout=arguments.start_timeout, row_timeout=arguments.row_timeout,
                              require_visible_gpu=os.environ.get(DECLARED_GPUS_VARIABLE) != "1")
         _check_limits(options, arguments)
+        if arguments.plan or arguments.plan_output:
+            return _plan(entries, options, arguments.plan_output)
         _connect(arguments.address)
         signal.signal(signal.SIGTERM, _interrupt)
         summary = run_job(entries, options=options)
@@ -183,7 +202,17 @@ def _check_limits(options: JobOptions, arguments: argparse.Namespace) -> None:
         raise ValueError("--start-timeout and --row-timeout must be positive.")
 
 
-def _entries(arguments: argparse.Namespace) -> list[ManifestEntry]:
+def _plan(manifest: Manifest, options: JobOptions, plan_output: str | None) -> int:
+    """``--plan``: print what a run would render and why; write the rows to ``plan_output`` if given."""
+    _, plan = plan_run(manifest, options=options, stream=sys.stdout)
+    print(f"plan: {plan_text(plan)}")
+    if plan_output is not None:
+        write_plan(plan, plan_output)
+        print(f"plan: {len(plan.render)} row(s) written to {plan_output}")
+    return 0
+
+
+def _entries(arguments: argparse.Namespace) -> Manifest:
     base = TransferConfig().replace(**SMOKE_CHANGES) if arguments.smoke else TransferConfig()
     config = config_from_arguments(arguments, base)
     if arguments.limit is not None and arguments.limit < 1:

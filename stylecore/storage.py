@@ -242,13 +242,18 @@ def list_files(folder: str | os.PathLike[str], pattern: str) -> list[str]:
     folder gives an empty list.
     """
     folder = absolute(folder)
+    names = sorted(posixpath.basename(info.path) for info in list_entries(folder) if info.type == pafs.FileType.File)
+    return [join(folder, name) for name in names if fnmatch.fnmatch(name, pattern)]
+
+
+def list_entries(folder: str | os.PathLike[str]) -> list[pafs.FileInfo]:
+    """What is directly in ``folder``, as pyarrow lists it: path, type, size and modification time of
+    each entry, no bytes read; one listing of the prefix in an object store. Empty for a missing folder."""
     filesystem, path = resolve(folder)
     try:
-        infos = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+        return filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
     except OSError as error:
-        raise _store_error(error, folder) from None
-    names = sorted(posixpath.basename(info.path) for info in infos if info.type == pafs.FileType.File)
-    return [join(folder, name) for name in names if fnmatch.fnmatch(name, pattern)]
+        raise _store_error(error, os.fspath(folder)) from None
 
 
 def check_reachable(location: str | os.PathLike[str]) -> None:
