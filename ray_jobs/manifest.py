@@ -134,9 +134,11 @@ class Manifest(collections.abc.Sequence):
         return Manifest(self.table.take(pa.array(np.asarray(list(indices) if not isinstance(
             indices, pa.Array | np.ndarray) else indices, dtype=np.int64))), self.configs, self.unit)
 
-    def config_column(self, values: Callable[[TransferConfig], Any], type_: pa.DataType) -> pa.Array:
-        """``values(config)`` of each row's configuration, computed once per distinct configuration."""
-        return pc.take(pa.array([values(config) for config in self.configs], type_), self.table["config"])
+    def config_column(self, values: Callable[[TransferConfig], Any], type_: pa.DataType) -> pa.DictionaryArray:
+        """``values(config)`` of each row's configuration, computed once per distinct configuration: a
+        dictionary array whose dictionary has one value per configuration."""
+        return pa.DictionaryArray.from_arrays(self.table["config"].combine_chunks(),
+                                              pa.array([values(config) for config in self.configs], type_))
 
 
 def _text(value: object) -> str | None:

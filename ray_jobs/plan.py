@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import posixpath
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -40,7 +40,6 @@ from ray_jobs.listing import identities, list_folder
 from ray_jobs.manifest import Manifest, ManifestEntry
 from ray_jobs.manifest_format import PATH_COLUMNS
 from ray_jobs.outputs import IMAGES_FOLDER, images_intact
-from ray_jobs.schema import METADATA_SCHEMA
 from ray_jobs.state import FILES_SCHEMA, IMAGE_COLUMNS, OutputState
 from stylecore.render_version import RENDER_VERSION
 from stylecore.storage import join, write_bytes
@@ -119,7 +118,7 @@ def make_plan(manifest: Manifest, state: OutputState, *, output: str, weights_of
     """
     files, hashed = _input_files(manifest, state.files, rehash=rehash)
     prints = _fingerprints(manifest, files, weights_of)
-    previous = state.rows.take(pc.index_in(manifest.table["id"], state.rows["id"]))
+    previous = _Previous(state.rows, pc.index_in(manifest.table["id"], state.rows["id"]))
     changes = {code: _differs(prints, previous, names) for code, names in _FINGERPRINT_REASONS.items()}
     has_image = _mask(pc.is_valid(previous["output_sha256"]))
     candidate = has_image & ~np.logical_or.reduce(list(changes.values()))
@@ -128,7 +127,7 @@ def make_plan(manifest: Manifest, state: OutputState, *, output: str, weights_of
     missing, altered, verified = _image_check(previous, candidate, output=output)
     conditions = {
         "forced": np.full(len(manifest), force),
-        "new": _mask(pc.is_null(previous["id"])),
+        "new": _mask(pc.is_null(previous.position)),
         "failed_last_time": _mask(pc.equal(previous["status"], "error")),
         **{code: has_image & changed for code, changed in changes.items()},
         "image_missing": missing, "image_altered": altered,
@@ -140,6 +139,24 @@ def make_plan(manifest: Manifest, state: OutputState, *, output: str, weights_of
     return Plan(manifest=manifest, fingerprints=prints, render=pa.array(positions, pa.int64()),
                 reasons=pa.array(codes[positions], pa.string()), files=files, image_identities=verified,
                 hashed_files=hashed.num_rows, hashed_bytes=int(hashed_sizes.sum()))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Previous:
+    """The state row of each manifest row (null where the id is new), one column at a time: a
+    million rows of every column at once would be hundreds of MB the plan never needs together."""
+
+    rows: pa.Table
+    position: pa.Array
+    """Position in :attr:`rows` of each manifest row's id, null when it has none."""
+
+    def __getitem__(self, name: str) -> pa.Array:
+        return pc.take(self.rows[name], self.position)
+
+    def take(self, names: Sequence[str], indices: np.ndarray) -> pa.Table:
+        """The columns ``names`` of the manifest rows at ``indices``."""
+        positions = pc.take(self.position, pa.array(indices, pa.int64()))
+        return pa.table({name: pc.take(self.rows[name], positions) for name in names})
 
 
 _FINGERPRINT_REASONS = {
@@ -157,11 +174,11 @@ def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return pc.fill_null(values, False).to_numpy(zero_copy_only=False).astype(bool)
 
 
-def _differs(now: pa.Table, before: pa.Table, names: tuple[str, ...]) -> np.ndarray:
+def _differs(now: pa.Table, before: _Previous, names: tuple[str, ...]) -> np.ndarray:
     """Rows where any of the columns ``names`` differs between ``now`` and ``before`` (null equals null)."""
     differs = np.zeros(now.num_rows, bool)
     for name in names:
-        a, b = now[name], before[name].cast(now.schema.field(name).type)
+        a, b = now[name], before[name]
         same = pc.or_(pc.fill_null(pc.equal(a, b), False), pc.and_(pc.is_null(a), pc.is_null(b)))
         differs |= ~_mask(same)
     return differs
@@ -191,18 +208,22 @@ def _input_files(manifest: Manifest, cache: pa.Table, *, rehash: bool) -> tuple[
 
 def _fingerprints(manifest: Manifest, files: pa.Table, weights_of: Callable[[str], str | None]) -> pa.Table:
     """Each manifest row's fingerprint, as :data:`~ray_jobs.fingerprint.FINGERPRINT_COLUMNS`."""
-    columns = {f"{name}_sha256": pc.take(files["sha256"], pc.index_in(manifest.table[name], files["location"]))
-               for name in PATH_COLUMNS}
+    hashes = pc.fill_null(files["sha256"], "")
+    columns = {}
+    for name in PATH_COLUMNS:  # indices into the files' hashes: 4 bytes a row, not 64
+        file = pc.index_in(manifest.table[name], files["location"])
+        known = pc.is_valid(pc.take(files["sha256"], file))
+        columns[f"{name}_sha256"] = pa.DictionaryArray.from_arrays(pc.if_else(known, file, None).cast(pa.int32()),
+                                                                   hashes)
     columns["config_hash"] = manifest.config_column(lambda config: config.config_hash(), pa.string())
     extractors = {config.extractor for config in manifest.configs}
     weights = {name: weights_identity(name, weights_of(name)) for name in extractors}
     columns["extractor_weights_sha256"] = manifest.config_column(lambda config: weights[config.extractor], pa.string())
     columns["render_version"] = pa.array(np.full(len(manifest), RENDER_VERSION, np.int32))
-    return pa.table({name: columns[name] for name in FINGERPRINT_COLUMNS},
-                    schema=pa.schema([METADATA_SCHEMA.field(name) for name in FINGERPRINT_COLUMNS]))
+    return pa.table({name: columns[name] for name in FINGERPRINT_COLUMNS})
 
 
-def _image_check(previous: pa.Table, candidate: np.ndarray, *,
+def _image_check(previous: _Previous, candidate: np.ndarray, *,
                  output: str) -> tuple[np.ndarray, np.ndarray, pa.Table]:
     """For the ``candidate`` rows (same fingerprint, an image recorded): which images are missing,
     which altered, and the listing identities of those verified intact now (module docstring)."""
@@ -211,7 +232,7 @@ def _image_check(previous: pa.Table, candidate: np.ndarray, *,
     rows = np.flatnonzero(candidate)
     if not rows.size:
         return missing, altered, none_verified
-    recorded = previous.take(pa.array(rows, pa.int64()))
+    recorded = previous.take(("id", "output_path", "output_bytes", "output_mtime_ns"), rows)
     listing = list_folder(join(output, IMAGES_FOLDER))
     names = pc.utf8_replace_slice(recorded["output_path"], 0, len(IMAGES_FOLDER) + 1, "")
     in_folder = _mask(pc.starts_with(recorded["output_path"], f"{IMAGES_FOLDER}/"))
@@ -221,25 +242,29 @@ def _image_check(previous: pa.Table, candidate: np.ndarray, *,
     same_size = _mask(pc.equal(size, recorded["output_bytes"]))
     same_time = _mask(pc.equal(mtime, recorded["output_mtime_ns"]))
     check = np.flatnonzero(present & same_size & ~same_time)
-    checked = recorded.take(pa.array(check, pa.int64())).select(list(IMAGE_COLUMNS)).to_pylist()
     intact = present & same_size & same_time
-    intact[check] = images_intact(output, checked)
+    intact[check] = images_intact(output, previous.take(IMAGE_COLUMNS, rows[check]).to_pylist())
     missing[rows] = ~present
     altered[rows] = present & ~intact
-    confirmed = check[intact[check]]
-    verified = pa.table({"id": recorded["id"].take(pa.array(confirmed, pa.int64())),
-                         "output_mtime_ns": mtime.take(pa.array(confirmed, pa.int64()))})
+    confirmed = pa.array(check[intact[check]], pa.int64())
+    verified = pa.table({"id": pc.take(recorded["id"], confirmed).cast(pa.string()),
+                         "output_mtime_ns": pc.take(mtime, confirmed)})
     return missing, altered, verified
 
 
 def write_plan(plan: Plan, location: str) -> None:
     """Write :meth:`Plan.table` to ``location`` (a path or URI) as Parquet or CSV, by its suffix."""
-    suffix = posixpath.splitext(location)[1].lower()
     buffer = io.BytesIO()
-    if suffix == ".parquet":
+    if plan_file_format(location) == "parquet":
         pq.write_table(plan.table(), buffer)
-    elif suffix == ".csv":
-        pa_csv.write_csv(plan.table(), buffer)
     else:
-        raise ValueError(f"--plan-output {location}: give a file ending in .parquet or .csv.")
+        pa_csv.write_csv(plan.table(), buffer)
     write_bytes(location, buffer.getvalue())
+
+
+def plan_file_format(location: str) -> str:
+    """``parquet`` or ``csv``, by ``location``'s suffix; ``ValueError`` in one sentence for another."""
+    suffix = posixpath.splitext(location)[1].lower()
+    if suffix not in (".parquet", ".csv"):
+        raise ValueError(f"--plan-output {location}: give a file ending in .parquet or .csv.")
+    return suffix[1:]

@@ -19,7 +19,7 @@ from ray_jobs.devices import DECLARED_GPUS_VARIABLE
 from ray_jobs.errors import JobError, ManifestError
 from ray_jobs.job import JobOptions, plan_run, plan_text, run_job
 from ray_jobs.manifest import Manifest, read_manifest
-from ray_jobs.plan import write_plan
+from ray_jobs.plan import plan_file_format, write_plan
 from ray_jobs.resources import DEFAULT_CPUS_PER_ACTOR
 from stylecore.cli import add_config_arguments, config_from_arguments, use_storage_endpoint
 from stylecore.config import TransferConfig
@@ -204,6 +204,8 @@ def _check_limits(options: JobOptions, arguments: argparse.Namespace) -> None:
 
 def _plan(manifest: Manifest, options: JobOptions, plan_output: str | None) -> int:
     """``--plan``: print what a run would render and why; write the rows to ``plan_output`` if given."""
+    if plan_output is not None:
+        plan_file_format(plan_output)
     _, plan = plan_run(manifest, options=options, stream=sys.stdout)
     print(f"plan: {plan_text(plan)}")
     if plan_output is not None:

@@ -12,9 +12,11 @@ output read together as one dataset, with no Ray::
 carries its description in its Parquet metadata under ``doc``; :func:`describe` lists them.
 
 Statuses: ``ok`` (rendered in this run), ``error`` (this run tried and failed: see ``error_type``
-and ``error_message``), ``skipped`` (already done by an earlier run: every column but ``run_id``
-and ``status`` is copied from the row that rendered the image, so a run's file is a complete
-picture of the manifest). Sum ``seconds`` over ``ok`` rows only, or skipped rows count twice.
+and ``error_message``). A run writes only the rows it rendered or tried; the rows it skipped as
+done are a count in its file's Parquet metadata (:data:`ray_jobs.metadata.RUN_FACTS_KEY`). Files
+written before the output had a state (:mod:`ray_jobs.state`) also hold ``skipped`` rows, copies of
+the row that rendered the image but for ``run_id`` and ``status``: sum ``seconds`` over ``ok``
+rows only.
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ _IDENTITY_FIELDS = [
     _field("schema_version", pa.int32(), f"version of this schema ({SCHEMA_VERSION})", nullable=False),
     _field("run_id", pa.string(), "the run that wrote this row: UTC start time and a random suffix", nullable=False),
     _field("id", pa.string(), "the manifest row's id", nullable=False),
-    _field("status", pa.string(), "ok: rendered by this run; error: failed in this run; skipped: done by an "
-           "earlier run, whose row this copies", nullable=False),
+    _field("status", pa.string(), "ok: rendered by this run; error: failed in this run; skipped (in runs "
+           "before the output's state): done by an earlier run, whose row this copies", nullable=False),
     _field("error_type", pa.string(), "class name of the failure, for example InputImageError; null unless error"),
     _field("error_message", pa.string(), "one-line message of the failure; null unless error"),
 ]

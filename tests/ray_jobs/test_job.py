@@ -31,8 +31,9 @@ import stylecore
 from ray_jobs.devices import configure_tensorflow
 from ray_jobs.errors import JobError
 from ray_jobs.fingerprint import file_sha256
-from ray_jobs.job import JobOptions, JobSummary, run_job
+from ray_jobs.job import JobOptions, JobSummary, plan_run, run_job
 from ray_jobs.manifest import read_manifest
+from ray_jobs.metadata import RUN_FACTS_KEY
 from ray_jobs.schema import METADATA_SCHEMA
 from stylecore.config import TransferConfig
 from stylecore.render_version import RENDER_VERSION
@@ -209,15 +210,13 @@ def test_console_shows_progress_with_counts_and_estimate(first_run):
 def test_rerun_skips_done_rows_and_retries_only_failed_ones(first_run, data_root, output_copy):
     images = {row_id: (output_copy / "images" / f"{row_id}.png").stat().st_mtime_ns for row_id in GOOD}
     summary, console = run(first_run[2], data_root, output_copy)
-    rows = rows_of(summary)
-    assert (summary.ok, summary.failed, summary.skipped) == (0, 3, 2)
-    assert "2 skipped as already done" in console
+    assert (summary.ok, summary.failed, summary.skipped, summary.reasons) == (0, 3, 2, {"failed_last_time": 3})
+    assert "2 skipped as already done" in console and "why: failed last time 3" in console
     assert sum(info.rendered for info in summary.workers) == 3
-    first = rows_of(first_run[0])
+    rerun = pq.read_table(summary.metadata_path)
+    assert sorted(rerun["id"].to_pylist()) == sorted(ERRORS)  # the skipped rows are not written again
+    assert json.loads(rerun.schema.metadata[RUN_FACTS_KEY]) == {"skipped": 2, "reasons": {"failed_last_time": 3}}
     for row_id in GOOD:
-        assert rows[row_id]["status"] == "skipped"
-        assert rows[row_id]["output_sha256"] == first[row_id]["output_sha256"]
-        assert rows[row_id]["run_id"] == summary.run_id != first[row_id]["run_id"]
         assert (output_copy / "images" / f"{row_id}.png").stat().st_mtime_ns == images[row_id]
     assert len(list((output_copy / "metadata").glob("run-*.parquet"))) == 2
 
@@ -231,9 +230,12 @@ def test_changing_one_input_redoes_only_its_row(first_run, data_root, output_cop
     pixels[0, 0] = 255 - pixels[0, 0]
     Image.fromarray(pixels).save(style)
     manifest = write_manifest(tmp_path / "good.jsonl", manifest_rows(with_errors=False))
+    _, planned = plan_run(read_manifest(manifest, data_root=changed_root, config=CONFIG),
+                          options=JobOptions(output=str(output_copy)), stream=io.StringIO())
     summary, _ = run(manifest, changed_root, output_copy)
-    assert {row_id: row["status"] for row_id, row in rows_of(summary).items()} == {"pair01": "skipped",
-                                                                                     "pair02": "ok"}
+    assert {row_id: row["status"] for row_id, row in rows_of(summary).items()} == {"pair02": "ok"}
+    assert planned.table().select(["id", "reason"]).to_pylist() == [{"id": "pair02", "reason": "photo_changed"}]
+    assert (summary.skipped, summary.reasons) == (1, {"photo_changed": 1})
     assert rows_of(summary)["pair02"]["style_sha256"] == file_sha256(style)
 
 
@@ -242,7 +244,8 @@ def test_changing_one_rows_configuration_redoes_only_that_row(data_root, output_
         with_errors=False, overrides={"pair01": {"stage2_iterations": 2, "output_size": 96}}))
     summary, _ = run(manifest, data_root, output_copy)
     rows = rows_of(summary)
-    assert {row_id: row["status"] for row_id, row in rows.items()} == {"pair01": "ok", "pair02": "skipped"}
+    assert {row_id: row["status"] for row_id, row in rows.items()} == {"pair01": "ok"}
+    assert summary.reasons == {"config_changed": 1}
     assert rows["pair01"]["config_hash"] == CONFIG.replace(stage2_iterations=2, output_size=96).config_hash()
     assert rows["pair01"]["stage2_iterations_run"] <= 2
     with Image.open(output_copy / rows["pair01"]["output_path"]) as image:
@@ -250,6 +253,7 @@ def test_changing_one_rows_configuration_redoes_only_that_row(data_root, output_
 
 
 def test_rows_rendered_with_other_weights_or_older_rendering_code_are_redone(data_root, output_copy, tmp_path):
+    """The history says so (an output as the previous version wrote it: its state is rebuilt from it)."""
     [earlier] = (output_copy / "metadata").glob("run-*.parquet")
     table = pq.read_table(earlier)
     rows = table.to_pylist()
@@ -259,9 +263,11 @@ def test_rows_rendered_with_other_weights_or_older_rendering_code_are_redone(dat
         if row["id"] == "pair02":
             row["render_version"] -= 1  # as if rendered before the last change of output
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), earlier)
+    shutil.rmtree(output_copy / "state")
     manifest = write_manifest(tmp_path / "good.jsonl", manifest_rows(with_errors=False))
     summary, _ = run(manifest, data_root, output_copy)
     assert {row_id: row["status"] for row_id, row in rows_of(summary).items()} == {"pair01": "ok", "pair02": "ok"}
+    assert summary.reasons == {"weights_changed": 1, "render_version_changed": 1}
     assert {row["extractor_weights_sha256"] for row in rows_of(summary).values()} == {SQUEEZENET_SHA256}
     assert {row["render_version"] for row in rows_of(summary).values()} == {RENDER_VERSION}
 
@@ -271,12 +277,12 @@ def test_force_redoes_every_row_and_a_torn_image_is_not_trusted(data_root, outpu
     torn = output_copy / "images" / "pair01.png"
     torn.write_bytes(torn.read_bytes()[:50])
     summary, _ = run(manifest, data_root, output_copy)
-    assert {row_id: row["status"] for row_id, row in rows_of(summary).items()} == {"pair01": "ok",
-                                                                                     "pair02": "skipped"}
+    assert {row_id: row["status"] for row_id, row in rows_of(summary).items()} == {"pair01": "ok"}
+    assert summary.reasons == {"image_altered": 1}
     with Image.open(torn) as image:
         image.load()
     summary, _ = run(manifest, data_root, output_copy, force=True)
-    assert (summary.ok, summary.skipped) == (2, 0)
+    assert (summary.ok, summary.skipped, summary.reasons) == (2, 0, {"forced": 2})
 
 
 def test_command_line_joins_the_running_cluster(ray_session, data_root, tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import subprocess
@@ -15,13 +16,14 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 import ray
 from conftest import DPST_DATA
 from PIL import Image
 
 from ray_jobs.fingerprint import hash_files
-from ray_jobs.metadata import OutputLock
+from ray_jobs.metadata import RUN_FACTS_KEY, OutputLock
 from ray_jobs.outputs import images_intact, write_image
 from ray_jobs.report import build_report
 from ray_jobs.schema import METADATA_SCHEMA
@@ -128,8 +130,30 @@ def test_a_rerun_skips_every_row_without_rendering_or_downloading_an_image(first
     assert not [request for request in requests if '"GET /renders/smoke/images/' in request]
     runs = list_files(f"{output}/metadata", "run-*.parquet")
     assert len(runs) == 2
-    latest = [row for row in metadata_rows(output) if row["run_id"] == max(r["run_id"] for r in metadata_rows(output))]
-    assert {row["status"] for row in latest} == {"skipped"}
+    rerun = pq.read_table(resolve(runs[-1])[1], filesystem=resolve(runs[-1])[0])
+    assert rerun.num_rows == 0 and json.loads(rerun.schema.metadata[RUN_FACTS_KEY])["skipped"] == 2
+    caplog.clear()  # the rerun recorded the images' listing times: the next asks nothing of any image
+    again = render(ray_address, buckets["manifest"], buckets["data_root"], output, "--plan")
+    assert "plan: 2 rows, 0 to render" in again.stdout, again.stderr
+    assert not [record for record in caplog.records if any(f'"{method} /renders/smoke/images/' in record.getMessage()
+                                                          for method in ("GET", "HEAD"))]
+
+
+def test_an_input_object_rewritten_in_the_store_is_planned_as_changed(first_run, ray_address, buckets, caplog):
+    _, output = first_run
+    style = f"{buckets['data_root']}/style/tar1.png"
+    original = read_bytes(style)
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    try:
+        write_bytes(style, original + b"\0")  # one more byte: another object
+        caplog.clear()
+        finished = render(ray_address, buckets["manifest"], buckets["data_root"], output, "--plan")
+    finally:
+        write_bytes(style, original)
+    assert finished.returncode == 0, finished.stderr
+    assert "1 to render" in finished.stdout and "why: photo changed 1" in finished.stdout
+    gets = [record.getMessage() for record in caplog.records if '"GET /photos/dpst/' in record.getMessage()]
+    assert len(gets) == 1 and "/style/tar1.png" in gets[0]  # the changed object alone is read
 
 
 def test_a_deleted_input_object_is_one_error_row_and_the_other_row_is_ok(ray_address, buckets, object_store):

@@ -273,3 +273,47 @@ def test_weights_identity_names_the_file_or_random(tmp_path):
     assert weights_identity("vgg19", tmp_path / "w.h5") == file_sha256(tmp_path / "w.h5")
     (tmp_path / "w.h5").write_bytes(b"other weights")
     assert weights_identity("vgg19", tmp_path / "w.h5") == file_sha256(tmp_path / "w.h5")
+
+
+WRITER = """
+import sys
+import pyarrow as pa
+from ray_jobs.state import ROWS_SCHEMA, empty_state, write_state
+import dataclasses
+rows = 200_000
+versions = [pa.table({"id": [f"{name}{number:07d}" for number in range(rows)], "status": ["ok"] * rows,
+                      "run_id": [name] * rows}).cast(pa.schema([ROWS_SCHEMA.field(n) for n in ("id", "status", "run_id")]))
+            for name in ("a", "b")]
+state = empty_state()
+for turn in range(10**6):
+    table = versions[turn % 2]
+    full = pa.table({name: table[name] if name in table.column_names else pa.nulls(rows, field.type)
+                     for name, field in zip(ROWS_SCHEMA.names, ROWS_SCHEMA)}, schema=ROWS_SCHEMA)
+    write_state(sys.argv[1], dataclasses.replace(state, rows=full, folded=frozenset({table["run_id"][0].as_py()})))
+"""
+
+
+def test_a_process_killed_while_replacing_the_state_leaves_the_old_state_or_the_new(tmp_path):
+    """SIGKILL lands while the rows file is being written (its temporary file is seen, and is still
+    there after the kill): the next reader gets one whole version, never a torn one."""
+    import signal
+    import subprocess
+    import time
+
+    folder = tmp_path / "out" / "state"
+    for _ in range(20):
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path / "out")])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not ((folder / ROWS_FILE).exists() and any(
+                name.startswith(".rows.") for name in os.listdir(folder))):
+            time.sleep(0.0005)
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        if any(name.startswith(".rows.") for name in os.listdir(folder)):
+            break
+    else:
+        pytest.fail("the kill never landed while the state was being written")
+    assert writer.returncode == -signal.SIGKILL
+    state = load_state(str(tmp_path / "out"))
+    [version] = state.folded
+    assert state.rows.num_rows == 200_000 and set(state.rows["run_id"].to_pylist()) == {version}

@@ -24,7 +24,8 @@ def test_help_explains_the_job_and_offers_every_configuration_field(capsys):
     for phrase in ("MANIFEST", "--output", "--data-root", "--address", "RAY_ADDRESS", "--actors", "--limit",
                    "--force", "--smoke", "skipped", "exit status", "ray job submit", "--max-retries",
                    "--start-timeout", "--row-timeout", "SIGTERM", "--gpus-per-actor", "--memory-per-actor",
-                   "--min-actors", "RAY_JOBS_DECLARED_GPUS=1"):
+                   "--min-actors", "RAY_JOBS_DECLARED_GPUS=1", "--plan", "--plan-output", "--rehash",
+                   "--rebuild-state", "OUTPUT/state/"):
         assert phrase in text
     for field in dataclasses.fields(TransferConfig):
         assert f"--{field.name.replace('_', '-')}" in text
@@ -79,3 +80,21 @@ def test_rays_token_authentication_notice_is_kept_off_the_jobs_console(tmp_path)
     assert "connected True" in started["plain"].stdout and TOKEN_NOTICE in started["plain"].stderr
     assert "connected True" in started["job"].stdout and TOKEN_NOTICE not in started["job"].stderr, \
         started["job"].stderr
+
+
+def test_plan_says_what_a_run_would_render_and_why_without_starting_ray(tmp_path, capsys):
+    (tmp_path / "x.png").write_bytes(b"photo")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("id,content,style\na,x.png,x.png\nb,x.png,missing.png\n", encoding="utf-8")
+    arguments = [str(manifest), "--data-root", str(tmp_path), "--output", str(tmp_path / "out")]
+    assert main([*arguments, "--plan-output", str(tmp_path / "plan.csv")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == ["plan: 2 rows, 2 to render, 0 skipped as already done; why: new 2; hashed 1 new or changed "
+                       "input file(s), 0.0 MiB", f"plan: 2 row(s) written to {tmp_path / 'plan.csv'}"]
+    assert (tmp_path / "plan.csv").read_text().splitlines()[1:] == [
+        f'"a","new","{tmp_path / "x.png"}","{tmp_path / "x.png"}",,', f'"b","new","{tmp_path / "x.png"}",'
+        f'"{tmp_path / "missing.png"}",,']
+    assert not ray.is_initialized() and not (tmp_path / "out").exists()
+    assert main([*arguments, "--plan-output", str(tmp_path / "plan.txt")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --plan-output {tmp_path / 'plan.txt'}: give a file ending " \
+                                              "in .parquet or .csv."
