@@ -22,6 +22,7 @@ process opened (a Python audit hook; all hashing opens files from Python) with t
 manifest, the state, the listings' metadata included).
 
     python benchmarks/nightly_scale.py [--contents 100000] [--styles 10] [--nights 30] [--folder DIR]
+    python benchmarks/nightly_scale.py --folder DIR --reuse   # the nights again, on a folder built before
     python benchmarks/nightly_scale.py --s3 [--contents 10000]
 """
 
@@ -165,9 +166,9 @@ def _added_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for sub in ("metadata", "state") for path in (folder / "output" / sub).glob("*"))
 
 
-def nightly(folder: Path, nights: int) -> None:
-    upgrade = run_night(folder)
-    print(_line("upgrade (state built from the history)", upgrade), flush=True)
+def nightly(folder: Path, nights: int, *, upgrade: bool) -> None:
+    if upgrade:
+        print(_line("upgrade (state built from the history)", run_night(folder)), flush=True)
     first = run_night(folder)
     print(_line("night 1", first), flush=True)
     for number in range(2, nights + 1):
@@ -275,6 +276,8 @@ def main() -> None:
     parser.add_argument("--nights", type=int, default=30)
     parser.add_argument("--folder", type=Path, help="work folder (default: a temporary one)")
     parser.add_argument("--s3", action="store_true", help="the no-op rerun on a local S3 server, GETs counted")
+    parser.add_argument("--reuse", action="store_true",
+                        help="continue on a --folder built (and upgraded) by an earlier run of this script")
     parser.add_argument("--night", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--plan-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--night-s3", action="store_true", help=argparse.SUPPRESS)
@@ -290,11 +293,12 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as temporary:
         folder = arguments.folder or Path(temporary)
-        started = time.perf_counter()
-        build(folder, arguments.contents, arguments.styles)
-        print(f"setup: {arguments.contents * arguments.styles} rows in {time.perf_counter() - started:.0f} s "
-              "(not timed below)", flush=True)
-        nightly(folder, arguments.nights)
+        if not arguments.reuse:
+            started = time.perf_counter()
+            build(folder, arguments.contents, arguments.styles)
+            print(f"setup: {arguments.contents * arguments.styles} rows in {time.perf_counter() - started:.0f} s "
+                  "(not timed below)", flush=True)
+        nightly(folder, arguments.nights, upgrade=not arguments.reuse)
         changes(folder, arguments.styles)
 
 

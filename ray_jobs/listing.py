@@ -28,7 +28,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from stylecore.storage import is_local, list_entries, resolve
+from stylecore.storage import is_local, is_uri, list_entries, resolve
 
 IDENTITY_SCHEMA = pa.schema([pa.field("location", pa.string(), nullable=False), pa.field("size", pa.int64()),
                              pa.field("mtime_ns", pa.int64())])
@@ -60,8 +60,8 @@ def identities(locations: Iterable[str]) -> pa.Table:
 
 
 def _stat_into(location: str, sizes: dict[str, int], times: dict[str, int]) -> None:
-    try:
-        status = os.stat(resolve(location)[1])
+    try:  # a manifest's local paths are absolute already; only file:// URIs need resolving
+        status = os.stat(resolve(location)[1] if is_uri(location) else location)
     except OSError:
         return
     sizes[location], times[location] = status.st_size, status.st_mtime_ns
@@ -78,7 +78,9 @@ def list_folder(folder: str) -> pa.Table:
 
 
 def _local_folder(path: str) -> pa.Table:
-    names, sizes, times = [], [], []
+    """:func:`list_folder` of a local folder, its entries turned into Arrow :data:`_CHUNK` at a time
+    (a million names as Python strings at once would be about 150 MB)."""
+    chunks, names, sizes, times = [], [], [], []
     try:
         with os.scandir(path) as entries:
             for entry in entries:
@@ -90,6 +92,13 @@ def _local_folder(path: str) -> pa.Table:
                         times.append(status.st_mtime_ns)
                 except OSError:
                     continue  # removed while listed: absent
+                if len(names) == _CHUNK:
+                    chunks.append(pa.table({"name": names, "size": sizes, "mtime_ns": times}, schema=FOLDER_SCHEMA))
+                    names, sizes, times = [], [], []
     except FileNotFoundError:
         pass
-    return pa.table({"name": names, "size": sizes, "mtime_ns": times}, schema=FOLDER_SCHEMA)
+    chunks.append(pa.table({"name": names, "size": sizes, "mtime_ns": times}, schema=FOLDER_SCHEMA))
+    return pa.concat_tables(chunks).combine_chunks()
+
+
+_CHUNK = 65_536

@@ -81,8 +81,10 @@ class ManifestEntry:
     """Where the row is in its file, for messages: ``"line 3"`` (JSONL, CSV) or ``"row 3"`` (Parquet)."""
 
 
+PATH_TYPE = pa.dictionary(pa.int32(), pa.string())
+"""A path column: a photo or mask shared by many rows (a style photo by all of them) is stored once."""
 ROW_SCHEMA = pa.schema([pa.field("id", pa.string(), nullable=False),
-                        *(pa.field(name, pa.string()) for name in PATH_COLUMNS),
+                        *(pa.field(name, PATH_TYPE) for name in PATH_COLUMNS),
                         pa.field("config", pa.int32(), nullable=False), pa.field("position", pa.int64(), nullable=False)])
 """A checked manifest's columns: the id, the four paths resolved, the index of the row's
 configuration in :attr:`Manifest.configs` and its line (or row) number in the file."""
@@ -332,11 +334,11 @@ def _configs(raw: pa.Table, *, data_root: str, config: TransferConfig,
     return pa.array(codes, pa.int32()), configs, problems
 
 
-def _resolved(column: pa.ChunkedArray, data_root: str) -> pa.Array:
-    """Each path resolved against ``data_root``, each distinct path once."""
+def _resolved(column: pa.ChunkedArray, data_root: str) -> pa.DictionaryArray:
+    """Each path resolved against ``data_root``, each distinct path once (:data:`PATH_TYPE`)."""
     encoded = column.combine_chunks().dictionary_encode()
     resolved = pa.array([join(data_root, value) for value in encoded.dictionary.to_pylist()], pa.string())
-    return pc.take(resolved, encoded.indices)
+    return pa.DictionaryArray.from_arrays(encoded.indices, resolved)
 
 
 def _label_config(values: Mapping[str, Any], config: TransferConfig, *, data_root: str, where: str) -> TransferConfig:

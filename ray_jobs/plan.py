@@ -17,6 +17,14 @@ what did not change:
   state) is verified once as before (:func:`ray_jobs.outputs.images_intact`: hashed locally, its
   ETag asked for in a store) and its time recorded.
 
+**Who hashes.** The driver hashes the new and changed files (threads, each file once) before it
+plans, rather than the worker that reads the file to render it anyway. A worker's hash would save
+reading a changed file twice, but a touched style photo shared by 100,000 rows would then send every
+one of those rows to an actor only to be found unchanged, ``--plan`` could not say what a run
+renders without the same reads, and the rows to render would not be known before actors are asked
+for. The driver's reads are the changed files' own bytes and nothing else
+(``benchmarks/nightly_scale.py`` counts them).
+
 Every row not done has one reason (:data:`REASONS`, the first that applies in that order). The
 manifest, the listings, the fingerprints and the state stay Arrow columns; a row becomes Python
 objects only when it is handed to a worker (:meth:`Plan.tasks`).
@@ -98,8 +106,8 @@ class Plan:
     def table(self) -> pa.Table:
         """The rows to render with their reasons and inputs (:data:`PLAN_SCHEMA`)."""
         rows = self.manifest.table.take(self.render)
-        return pa.table({"id": rows["id"], "reason": self.reasons, **{name: rows[name] for name in PATH_COLUMNS}},
-                        schema=PLAN_SCHEMA)
+        return pa.table({"id": rows["id"], "reason": self.reasons,
+                         **{name: rows[name].cast(pa.string()) for name in PATH_COLUMNS}}, schema=PLAN_SCHEMA)
 
     def entries(self) -> Iterator[tuple[ManifestEntry, Fingerprint]]:
         """Each row to render as the objects a worker is handed, made one at a time."""
@@ -159,6 +167,8 @@ class _Previous:
         return pa.table({name: pc.take(self.rows[name], positions) for name in names})
 
 
+_VERIFY_BATCH = 10_000
+"""Images verified at a time (:func:`_image_check`): each is a Python dict while it is checked."""
 _FINGERPRINT_REASONS = {
     "photo_changed": ("content_sha256", "style_sha256"),
     "mask_changed": ("content_mask_sha256", "style_mask_sha256"),
@@ -187,7 +197,8 @@ def _differs(now: pa.Table, before: _Previous, names: tuple[str, ...]) -> np.nda
 def _input_files(manifest: Manifest, cache: pa.Table, *, rehash: bool) -> tuple[pa.Table, pa.Table]:
     """Every distinct input file of ``manifest`` with its listing identity and SHA-256
     (:data:`~ray_jobs.state.FILES_SCHEMA`; null for absent files), and the ones hashed now."""
-    paths = pa.chunked_array([manifest.table[name] for name in PATH_COLUMNS]).drop_null().unique()
+    paths = pa.chunked_array([chunk for name in PATH_COLUMNS for chunk in manifest.table[name].chunks]).drop_null()
+    paths = paths.unique()
     listed = identities(paths.to_pylist())
     position = pc.index_in(listed["location"], cache["location"])
     known = _mask(pc.and_(pc.equal(listed["size"], pc.take(cache["size"], position)),
@@ -213,8 +224,8 @@ def _fingerprints(manifest: Manifest, files: pa.Table, weights_of: Callable[[str
     for name in PATH_COLUMNS:  # indices into the files' hashes: 4 bytes a row, not 64
         file = pc.index_in(manifest.table[name], files["location"])
         known = pc.is_valid(pc.take(files["sha256"], file))
-        columns[f"{name}_sha256"] = pa.DictionaryArray.from_arrays(pc.if_else(known, file, None).cast(pa.int32()),
-                                                                   hashes)
+        indices = pc.if_else(known, file, None).combine_chunks().cast(pa.int32())
+        columns[f"{name}_sha256"] = pa.DictionaryArray.from_arrays(indices, hashes)
     columns["config_hash"] = manifest.config_column(lambda config: config.config_hash(), pa.string())
     extractors = {config.extractor for config in manifest.configs}
     weights = {name: weights_identity(name, weights_of(name)) for name in extractors}
@@ -243,7 +254,9 @@ def _image_check(previous: _Previous, candidate: np.ndarray, *,
     same_time = _mask(pc.equal(mtime, recorded["output_mtime_ns"]))
     check = np.flatnonzero(present & same_size & ~same_time)
     intact = present & same_size & same_time
-    intact[check] = images_intact(output, previous.take(IMAGE_COLUMNS, rows[check]).to_pylist())
+    for start in range(0, check.size, _VERIFY_BATCH):
+        batch = check[start:start + _VERIFY_BATCH]
+        intact[batch] = images_intact(output, previous.take(IMAGE_COLUMNS, rows[batch]).to_pylist())
     missing[rows] = ~present
     altered[rows] = present & ~intact
     confirmed = pa.array(check[intact[check]], pa.int64())
