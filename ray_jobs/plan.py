@@ -140,12 +140,11 @@ def make_plan(manifest: Manifest, state: OutputState, *, output: str, weights_of
         **{code: has_image & changed for code, changed in changes.items()},
         "image_missing": missing, "image_altered": altered,
     }
-    render = ~candidate | missing | altered
-    codes = np.select([conditions[code] for code in REASONS], list(REASONS), default="new")
-    positions = np.flatnonzero(render)
+    positions = np.flatnonzero(~candidate | missing | altered)
+    codes = np.select([conditions[code][positions] for code in REASONS], list(REASONS), default="new")
     hashed_sizes = hashed["size"].to_numpy(zero_copy_only=False) if hashed.num_rows else np.zeros(0)
     return Plan(manifest=manifest, fingerprints=prints, render=pa.array(positions, pa.int64()),
-                reasons=pa.array(codes[positions], pa.string()), files=files, image_identities=verified,
+                reasons=pa.array(codes, pa.string()), files=files, image_identities=verified,
                 hashed_files=hashed.num_rows, hashed_bytes=int(hashed_sizes.sum()))
 
 

@@ -161,7 +161,9 @@ def fold_history(output: str, state: OutputState) -> OutputState:
         return state
     history, unreadable = read_files([names[name] for name in new], HISTORY_COLUMNS)
     bad = {posixpath.basename(path) for path, _ in unreadable}
-    return dataclasses.replace(state, rows=fold(state.rows, history), changed=True,
+    # Files without rows (a night that rendered nothing) change nothing: they are listed as folded the
+    # next time the state is written, and until then read again, a footer each.
+    return dataclasses.replace(state, rows=fold(state.rows, history), changed=state.changed or history.num_rows > 0,
                                folded=state.folded | {name for name in new if name not in bad},
                                unreadable=state.unreadable + tuple(unreadable))
 

@@ -317,3 +317,15 @@ def test_a_process_killed_while_replacing_the_state_leaves_the_old_state_or_the_
     state = load_state(str(tmp_path / "out"))
     [version] = state.folded
     assert state.rows.num_rows == 200_000 and set(state.rows["run_id"].to_pylist()) == {version}
+
+
+def test_nights_without_changes_never_rewrite_the_state(data, tmp_path):
+    manifest, output = manifest_of(data, ROWS), tmp_path / "out"
+    run(manifest, output, "r1")
+    run(manifest, output, "r2")  # records the images' listing times
+    rows_file = Path(state_file(str(output), ROWS_FILE))
+    written = rows_file.stat().st_mtime_ns
+    for night in ("r3", "r4", "r5"):
+        assert len(run(manifest, output, night).render) == 0
+    assert rows_file.stat().st_mtime_ns == written
+    assert len(metadata_files(str(output))) == 5
