@@ -23,12 +23,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from examples import pair_paths
-from stylecore.config import TransferConfig
-from stylecore.extractors import load_extractor
-from stylecore.optimise import trace_count
 from stylecore.tensorflow_runtime import load_tensorflow
-from stylecore.transfer import transfer
+
+load_tensorflow()  # before anything imports TensorFlow: its start-up lines stay off the console
+
+from examples import pair_paths  # noqa: E402
+from stylecore.config import TransferConfig  # noqa: E402
+from stylecore.extractors import load_extractor  # noqa: E402
+from stylecore.optimise import trace_count  # noqa: E402
+from stylecore.transfer import transfer  # noqa: E402
 
 PAIRS = (9, 4, 1, 23, 26, 11, 27, 25)
 """Example pairs with 1, 2, 3, 4, 5, 6, 7 and 9 segments at the default settings."""
@@ -69,7 +72,6 @@ def main() -> None:
     pairs = [int(number) for number in arguments.pairs.split(",")]
     config = TransferConfig(stage1_iterations=arguments.stage1_iterations,
                             stage2_iterations=arguments.stage2_iterations)
-    load_tensorflow()
     extractor = load_extractor(config.extractor)
     if arguments.warm_up:
         from stylecore.warm_up import warm_up

@@ -211,8 +211,8 @@ def test_rows_keep_their_work_apart_from_their_waits_and_their_actors_start(firs
     rows = [row for row in rows_of(first_run[0]).values() if row["worker"] is not None]
     assert {row["status"] for row in rows} == {"ok", "error"}
     for row in rows:
-        assert row["wait_seconds"] == 0.0  # a CPU actor holds one row at a time
-        assert row["work_seconds"] == row["seconds"] > 0.0
+        assert 0.0 <= row["wait_seconds"] < 0.01  # a CPU actor holds one row at a time: taking the device is free
+        assert row["work_seconds"] + row["wait_seconds"] == pytest.approx(row["seconds"]) and row["work_seconds"] > 0.0
     starts = {info.worker: info.start_seconds for info in first_run[0].workers}
     assert {row["actor_start_seconds"] for row in rows} == set(starts.values())
     assert all(row["actor_start_seconds"] == starts[row["worker"]] for row in rows)
