@@ -55,7 +55,7 @@ import ray
 from ray_jobs.errors import JobError
 from ray_jobs.progress import format_duration
 from ray_jobs.records import Record, empty_record, error_columns, identity_columns, now
-from ray_jobs.resources import ActorGroup, ActorPlan, NodeResources, describe_request
+from ray_jobs.resources import GPU_ACTOR_ROWS, ActorGroup, ActorPlan, NodeResources, describe_request
 from ray_jobs.worker import TEST_FAULT_VARIABLE, TEST_SLOW_VARIABLE, RenderOutcome, RenderTask, TransferWorker, WorkerInfo
 from stylecore.storage import ENDPOINT_VARIABLE
 from stylecore.weights import WEIGHTS_DIR_VARIABLE
@@ -69,10 +69,6 @@ LOST_WORKER_ERRORS = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashed
                       ray.exceptions.LocalRayletDiedError)
 """Ray's ways of saying that the process (or node) holding a row is gone: the row is retried."""
 
-GPU_ACTOR_ROWS = 2
-"""Rows a GPU actor holds at once: one optimising on the device while the other's host work (decoding,
-masks, the Laplacian before; the local affine finish, encoding and upload after) runs beside it
-(:mod:`ray_jobs.worker`). More would only wait: one optimisation keeps a GPU busy."""
 
 RemoteWorker = ray.remote(TransferWorker)
 Planner = Callable[[Sequence[NodeResources], int], ActorPlan]
