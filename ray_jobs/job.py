@@ -39,7 +39,7 @@ from ray_jobs.manifest import Manifest, ManifestEntry
 from ray_jobs.metadata import MetadataWriter, OutputLock, read_files
 from ray_jobs.outputs import workers_write_images, write_image
 from ray_jobs.plan import Plan, make_plan
-from ray_jobs.pool import PoolOptions, WorkerPool, live_nodes
+from ray_jobs.pool import PoolOptions, WorkerPool, describe_starts, live_nodes
 from ray_jobs.progress import ProgressReporter, format_duration
 from ray_jobs.records import Record, error_columns
 from ray_jobs.resources import ActorPlan, NodeResources, plan_actors
@@ -156,6 +156,8 @@ def run_job(manifest: Manifest | Sequence[ManifestEntry], *, options: JobOptions
     replaced += f"; {summary.added_workers} worker(s) added for nodes that joined" if summary.added_workers else ""
     print(f"finished in {format_duration(summary.seconds)}: {summary.ok} ok, {summary.failed} failed, "
           f"{summary.skipped} skipped{replaced}; metadata {summary.metadata_path}", file=stream, flush=True)
+    if workers:
+        print(describe_starts(workers), file=stream, flush=True)
     return summary
 
 

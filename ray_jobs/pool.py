@@ -55,7 +55,7 @@ import ray
 from ray_jobs.errors import JobError
 from ray_jobs.progress import format_duration
 from ray_jobs.records import Record, empty_record, error_columns, identity_columns, now
-from ray_jobs.resources import ActorGroup, ActorPlan, NodeResources, describe_request
+from ray_jobs.resources import GPU_ACTOR_ROWS, ActorGroup, ActorPlan, NodeResources, describe_request
 from ray_jobs.worker import TEST_FAULT_VARIABLE, TEST_SLOW_VARIABLE, RenderOutcome, RenderTask, TransferWorker, WorkerInfo
 from stylecore.storage import ENDPOINT_VARIABLE
 from stylecore.weights import WEIGHTS_DIR_VARIABLE
@@ -69,10 +69,6 @@ LOST_WORKER_ERRORS = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashed
                       ray.exceptions.LocalRayletDiedError)
 """Ray's ways of saying that the process (or node) holding a row is gone: the row is retried."""
 
-GPU_ACTOR_ROWS = 2
-"""Rows a GPU actor holds at once: one optimising on the device while the other's host work (decoding,
-masks, the Laplacian before; the local affine finish, encoding and upload after) runs beside it
-(:mod:`ray_jobs.worker`). More would only wait: one optimisation keeps a GPU busy."""
 
 RemoteWorker = ray.remote(TransferWorker)
 Planner = Callable[[Sequence[NodeResources], int], ActorPlan]
@@ -97,6 +93,8 @@ class _Actor:
     """Its first ``describe`` call while it is starting; ``None`` once it is up."""
     node_id: str | None = None
     """The node it runs on, once it is up."""
+    start_seconds: float | None = None
+    """Seconds from being asked for to being up (its constructor's compiles included), once it is up."""
 
     @property
     def slots(self) -> int:
@@ -240,7 +238,7 @@ class WorkerPool:
             return
         except ray.exceptions.RayError as error:
             outcome = _failed_outcome(row.task, error_columns(getattr(error, "cause", None) or error))
-        yield outcome
+        yield dataclasses.replace(outcome, record={**outcome.record, "actor_start_seconds": row.actor.start_seconds})
 
     def _follow_cluster(self, *, queued: int, running: dict[ray.ObjectRef, _Running]) -> None:
         """Keep the pool fitted to the live cluster: once no row is queued, release every actor without a
@@ -269,7 +267,7 @@ class WorkerPool:
         """Stop every actor not in ``busy``, started or not, keeping the report of those that were up."""
         for actor in [actor for actor in self._actors if actor not in busy]:
             if actor.ready is None:
-                self._released.extend(self._reports([actor.handle.describe.remote()]))
+                self._released.extend(self._reports([actor]))
             ray.kill(actor.handle)
             self._actors.remove(actor)
 
@@ -288,17 +286,18 @@ class WorkerPool:
     def describe(self) -> list[WorkerInfo]:
         """The :class:`WorkerInfo` of each actor that was up and is live or was released when idle;
         actors that died or do not answer in time are left out."""
-        return self._released + self._reports([actor.handle.describe.remote() for actor in self._actors
-                                               if actor.ready is None])
+        return self._released + self._reports([actor for actor in self._actors if actor.ready is None])
 
     @staticmethod
-    def _reports(refs: list[ray.ObjectRef]) -> list[WorkerInfo]:
-        """The answers to the ``describe`` calls ``refs`` that come within :data:`DESCRIBE_TIMEOUT`."""
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=DESCRIBE_TIMEOUT) if refs else ([], [])
+    def _reports(actors: list[_Actor]) -> list[WorkerInfo]:
+        """The reports of ``actors`` that answer within :data:`DESCRIBE_TIMEOUT`, with their start seconds."""
+        refs = {actor.handle.describe.remote(): actor for actor in actors}
+        ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=DESCRIBE_TIMEOUT) if refs else ([], [])
         infos = []
         for ref in ready:
             try:
-                infos.append(ray.get(ref, timeout=DESCRIBE_TIMEOUT))
+                infos.append(dataclasses.replace(ray.get(ref, timeout=DESCRIBE_TIMEOUT),
+                                                 start_seconds=refs[ref].start_seconds))
             except ray.exceptions.RayError:
                 continue
         return infos
@@ -334,7 +333,7 @@ class WorkerPool:
             ray.kill(actor.handle)
             self._actors.remove(actor)
             return info.startup_error
-        actor.ready, actor.node_id = None, info.node_id
+        actor.ready, actor.node_id, actor.start_seconds = None, info.node_id, time.monotonic() - actor.started
         return None
 
     def _replace(self, actor: _Actor, *, more_work: bool) -> None:
@@ -380,3 +379,13 @@ def _failed_outcome(task: RenderTask, columns: Record) -> RenderOutcome:
 def _driver_error(error_type: str, message: str) -> Record:
     """The error columns of a failure the driver saw (no exception object to describe)."""
     return {"status": "error", "error_type": error_type, "error_message": message}
+
+
+def describe_starts(workers: Sequence[WorkerInfo]) -> str:
+    """One line on how long the actors took to start and how much of it was compiling ahead."""
+    starts = sorted(worker.start_seconds for worker in workers if worker.start_seconds is not None)
+    warm_ups = sorted(worker.warm_up_seconds for worker in workers)
+    if not starts:
+        return "actor starts: not measured"
+    return (f"actor starts: {format_duration(starts[0])} to {format_duration(starts[-1])} from being asked for to "
+            f"ready, of which compiling ahead {format_duration(warm_ups[0])} to {format_duration(warm_ups[-1])}")

@@ -89,10 +89,12 @@ def error_columns(error: BaseException) -> Record:
 
 
 def worker_columns(device: DeviceInfo, *, worker: str, started_at: datetime.datetime,
-                   finished_at: datetime.datetime, seconds: float, attempts: int) -> Record:
-    """Who ran the row, where and when, and on which attempt."""
+                   finished_at: datetime.datetime, seconds: float, wait_seconds: float, attempts: int) -> Record:
+    """Who ran the row, where and when, and on which attempt; its ``seconds`` split into the part it
+    waited (``wait_seconds``) and the part it worked."""
     return {"device": device.device, "gpu_ids": list(device.gpu_ids), "worker": worker,
-            "started_at": started_at, "finished_at": finished_at, "seconds": seconds, "attempts": attempts}
+            "started_at": started_at, "finished_at": finished_at, "seconds": seconds,
+            "wait_seconds": wait_seconds, "work_seconds": seconds - wait_seconds, "attempts": attempts}
 
 
 def output_columns(relative_path: str, sha256: str, *, size: int, etag: str | None) -> Record:

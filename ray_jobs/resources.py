@@ -13,7 +13,7 @@ cluster's totals (a 2-CPU head and a 1-CPU, 1-GPU worker do not make a 3-CPU GPU
   operations, so several actors with a few threads each finish a batch sooner than one actor with
   all the cores (:mod:`ray_jobs.devices` sizes each actor's thread pools to its share).
 - Every actor also reserves memory, :func:`actor_memory_bytes` of the largest working size it will
-  render, so that Ray never packs more actors on a node than its memory holds; a node runs at most
+  render and of the rows it holds at once (a GPU actor :data:`GPU_ACTOR_ROWS`), so that Ray never packs more actors on a node than its memory holds; a node runs at most
   as many actors as its memory resource allows.
 - ``--gpus-per-actor`` and ``--memory-per-actor`` fix the shape instead of deriving it from the
   nodes alive at start. A cluster scaled to zero GPU workers has only a CPU head up: derived from
@@ -94,10 +94,17 @@ class ActorPlan:
         return [dataclasses.replace(group, count=1) for group in self.groups for _ in range(group.count)]
 
 
-def actor_memory_bytes(size: int) -> int:
-    """Memory an actor reserves to render at long side ``size`` px (worst case: a square image):
-    ``ACTOR_BASE_MEMORY + ACTOR_MEMORY_PER_PIXEL * size**2``; 1.7 GiB at the default 500 px."""
-    return ACTOR_BASE_MEMORY + ACTOR_MEMORY_PER_PIXEL * size * size
+GPU_ACTOR_ROWS = 2
+"""Rows a GPU actor holds at once: one optimising on the device while the other's host work (decoding,
+masks, the Laplacian before; the local affine finish, encoding and upload after) runs beside it
+(:mod:`ray_jobs.worker`). More would only wait: one optimisation keeps a GPU busy."""
+
+
+def actor_memory_bytes(size: int, rows: int = 1) -> int:
+    """Memory an actor holding ``rows`` rows at once reserves to render at long side ``size`` px (worst
+    case: a square image): ``ACTOR_BASE_MEMORY + rows * ACTOR_MEMORY_PER_PIXEL * size**2``; 1.7 GiB at the
+    default 500 px for one row, 2.4 GiB for a GPU actor's two."""
+    return ACTOR_BASE_MEMORY + rows * ACTOR_MEMORY_PER_PIXEL * size * size
 
 
 def plan_actors(nodes: Sequence[NodeResources], *, rows: int, size: int, actors: int | None = None,
@@ -116,8 +123,9 @@ def plan_actors(nodes: Sequence[NodeResources], *, rows: int, size: int, actors:
         raise JobError("--actors and --cpus-per-actor must be at least 1.")
     if gpus_per_actor is not None and gpus_per_actor < 0 or memory_per_actor is not None and memory_per_actor < 0:
         raise JobError("--gpus-per-actor and --memory-per-actor must not be negative.")
-    memory = actor_memory_bytes(size) if memory_per_actor is None else round(memory_per_actor * 2**30)
     gpus = _actor_gpus(nodes, gpus_per_actor=gpus_per_actor, use_gpus=use_gpus)
+    memory = (actor_memory_bytes(size, GPU_ACTOR_ROWS if gpus else 1) if memory_per_actor is None
+              else round(memory_per_actor * 2**30))
     hosts = [node for node in nodes if int(node.gpus) >= gpus] if gpus else list(nodes)
     if actors and not cpus_per_actor and not gpus and nodes:
         # CPU actors sharing the cluster: ``actors`` equal shares, none larger than the largest node

@@ -72,6 +72,13 @@ def float_column(table: pa.Table, name: str) -> np.ndarray:
     return table[name].cast(pa.float64()).to_numpy(zero_copy_only=False).astype(float)
 
 
+def work_seconds(table: pa.Table) -> np.ndarray:
+    """Each row's working seconds: ``work_seconds``, or ``seconds`` for rows of a schema before 4, which
+    kept no waits apart (and on CPU actors waited none)."""
+    work = float_column(table, "work_seconds")
+    return np.where(np.isfinite(work), work, float_column(table, "seconds"))
+
+
 def status_is(table: pa.Table, statuses: Sequence[str]) -> np.ndarray:
     """Boolean mask of the rows whose status is one of ``statuses``."""
     return pc.is_in(table["status"], value_set=pa.array(statuses)).to_numpy(zero_copy_only=False)
@@ -104,8 +111,12 @@ class Summary:
     metrics: dict[tuple[str, str], Spread]
     """(subject, metric) to its spread over rendered rows."""
     worker_seconds: float
-    """Sum of ``seconds`` over rendered rows: the worker time the rendered images took, not wall-clock time."""
+    """Sum of working seconds (:func:`work_seconds`) over rendered rows: the worker time the rendered images
+    took, not wall-clock time."""
     median_seconds: float
+    """Median working seconds of a rendered row."""
+    wait_seconds: float
+    """Sum of ``wait_seconds`` over rendered rows: time they waited for their actor's device, apart from their work."""
     latest_run: str
     """``run_id`` of the latest run shown."""
     latest_run_wall_seconds: float
@@ -117,8 +128,9 @@ class Summary:
     def of(cls, table: pa.Table, unreadable: list[tuple[str, str]]) -> Summary:
         """The summary of ``table``, the latest rows (:func:`latest_rows`), which holds at least one row."""
         rendered = status_is(table, RENDERED_STATUSES)
-        seconds = float_column(table, "seconds")[rendered]
+        seconds = work_seconds(table)[rendered]
         seconds = seconds[np.isfinite(seconds)]
+        waits = float_column(table, "wait_seconds")[rendered]
         statuses = dict(zip(*(column.to_pylist() for column in pc.value_counts(table["status"]).flatten()),
                             strict=True))
         latest_run = pc.max(table["run_id"]).as_py()
@@ -128,6 +140,7 @@ class Summary:
                      for metric in METRIC_NAMES for subject in SUBJECTS},
             worker_seconds=float(seconds.sum()),
             median_seconds=float(np.median(seconds)) if seconds.size else float("nan"),
+            wait_seconds=float(np.nansum(waits)),
             latest_run=latest_run, latest_run_wall_seconds=_wall_seconds(table, latest_run), unreadable=unreadable)
 
 
@@ -175,7 +188,8 @@ def time_text(summary: Summary) -> str:
     """One sentence: worker time of the rendered images, per pair, and the latest run's wall clock."""
     wall = (f"{format_value(summary.latest_run_wall_seconds)} s wall clock from its first start to its last finish"
             if np.isfinite(summary.latest_run_wall_seconds) else "recorded no times")
-    return (f"time: {summary.worker_seconds:.1f} s of worker time for the rendered images, median "
+    waited = f" (and {summary.wait_seconds:.1f} s waiting for a device)" if summary.wait_seconds > 0 else ""
+    return (f"time: {summary.worker_seconds:.1f} s of worker time for the rendered images{waited}, median "
             f"{format_value(summary.median_seconds)} s per pair; latest run {summary.latest_run} {wall}")
 
 

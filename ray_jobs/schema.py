@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from stylecore.metrics import BETTER, METRIC_NAMES, SUBJECTS
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STATUSES = ("ok", "error", "skipped")
 STAGES = (1, 2)
 LOSS_TERMS = ("total", "content", "style", "tv", "photorealism")
@@ -115,7 +115,15 @@ _MASK_FIELDS = [
 
 _RUN_FIELDS = [
     _field("timings_json", pa.string(), "TransferResult.timings (seconds per phase) as JSON"),
-    _field("seconds", pa.float64(), "wall-clock seconds the worker spent on the row, reading to encoding"),
+    _field("seconds", pa.float64(), "wall-clock seconds the worker spent on the row, reading to encoding: "
+           "work_seconds plus wait_seconds"),
+    _field("work_seconds", pa.float64(), "of seconds, those the row was being worked on: its time to compare "
+           "between rows and runs"),
+    _field("wait_seconds", pa.float64(), "of seconds, those the row waited for its actor's device while the "
+           "actor's other row held it (GPU actors hold two rows; 0 on a CPU actor)"),
+    _field("actor_start_seconds", pa.float64(), "seconds the row's actor took to start, from being asked for to "
+           "ready (its process, TensorFlow, the extractor, compiling ahead): paid once per actor, in none of its "
+           "rows' seconds; null for rows no actor returned"),
     _field("attempts", pa.int32(), "times this run handed the row to a worker: 1, or more where a worker "
            "process or node died while holding it and the row was retried"),
     _field("extractor", pa.string(), "feature extractor name", nullable=False),

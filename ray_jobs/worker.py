@@ -8,6 +8,10 @@ random weights) seed: a row that names others loads those the first time and kee
 identity of the weights the actor holds must equal the one in the row's fingerprint, or the row
 fails rather than record a resume key that does not describe it.
 
+The constructor then compiles ahead (:func:`stylecore.warm_up.warm_up`): a tiny transfer traces the
+stage programs and compiles the numba kernels, so that the actor's first row costs what its later
+rows cost. :class:`WorkerInfo` reports the warm-up's seconds and the process's trace count.
+
 :meth:`TransferWorker.render` never raises: any failure of a row (an unreadable photo, an
 unusable mask, a loss that became NaN, or an exception nobody foresaw) comes back as that row's
 error record, so one bad row cannot take the others down. A missing weights file at start is not
@@ -113,6 +117,16 @@ class WorkerInfo:
     """Rows this actor has rendered (ok or error)."""
     startup_error: str | None
     """Why the job's extractor could not be loaded, or ``None``."""
+    warm_up_seconds: float = 0.0
+    """Seconds the actor spent in its constructor compiling ahead (:func:`stylecore.warm_up.warm_up`)."""
+    start_seconds: float | None = None
+    """Seconds from the pool asking for the actor to its being ready (process start, TensorFlow, the
+    extractor, the warm-up); filled by :mod:`ray_jobs.pool`, ``None`` where it was not measured."""
+    traces: int = 0
+    """Traces of the stage programs this process has made (:func:`stylecore.optimise.trace_count`)."""
+    traces_at_start: int = 0
+    """:attr:`traces` when the actor was ready: all of them, where its rows use the job's extractor, its
+    default layers and Laplacian radius (a row of other layers traces its own, once)."""
 
 
 class TransferWorker:
@@ -138,16 +152,24 @@ class TransferWorker:
                                    "with pip install \"stylecore[gpu]\" on the GPU nodes, or run with --no-gpus "
                                    "(RAY_JOBS_DECLARED_GPUS=1 where the GPUs are only declared).")
             return
+        self._warm_up_seconds, self._traces_at_start = 0.0, 0
         try:
-            self._extractor(extractor, weights, seed)
+            loaded = self._extractor(extractor, weights, seed)
         except StyleCoreError as error:
             self._startup_error = one_line(error)
+            return
+        from stylecore.optimise import trace_count  # noqa: PLC0415  (module docstring)
+        from stylecore.warm_up import warm_up  # noqa: PLC0415
+        self._warm_up_seconds = warm_up(loaded)
+        self._traces_at_start = trace_count()
 
     def describe(self) -> WorkerInfo:
         """This actor's process, device, extractor loads and rows rendered."""
+        from stylecore.optimise import trace_count  # noqa: PLC0415  (module docstring)
         return WorkerInfo(worker=self._worker, node_id=self._node_id, device=self._device,
                           extractor_loads=dict(self._loads), rendered=self._rendered,
-                          startup_error=self._startup_error)
+                          startup_error=self._startup_error, warm_up_seconds=self._warm_up_seconds,
+                          traces=trace_count(), traces_at_start=self._traces_at_start)
 
     def render(self, task: RenderTask) -> RenderOutcome:
         """Run the two-stage transfer on ``task``'s row; a failure becomes an error record, never an exception."""
@@ -155,7 +177,7 @@ class TransferWorker:
         started_at, clock = now(), time.perf_counter()
         entry = task.entry
         record = {**empty_record(), **identity_columns(entry, task.fingerprint, run_id=task.run_id)}
-        png, masks = None, {}
+        png, masks, waited = None, {}, 0.0
         try:
             extractor = self._extractor(entry.config.extractor, task.weights, entry.config.seed)
             held = loaded_weights_identity(extractor.weights_sha256)
@@ -163,7 +185,7 @@ class TransferWorker:
                 raise WeightsMismatchError(f"the worker's {extractor.name} weights are {held} but the job "
                                            f"expected {task.fingerprint.extractor_weights_sha256}: the nodes "
                                            "do not share one weights file.")
-            result = self._transfer(entry, extractor)
+            result, waited = self._transfer(entry, extractor)
             columns = {**result_columns(result), **metric_columns(result)}
             encoded = encode_image(result.output, "PNG", result.content_metadata)
             automatic = {side: encode_image(label_map_to_rgb(getattr(result, f"{side}_labels")), "PNG")
@@ -179,20 +201,23 @@ class TransferWorker:
             self._rendered += 1
         record.update(worker_columns(self._device, worker=self._worker, started_at=started_at,
                                      finished_at=now(), seconds=time.perf_counter() - clock,
-                                     attempts=task.attempt))
+                                     wait_seconds=waited, attempts=task.attempt))
         return RenderOutcome(record=record, png=png, masks=masks)
 
-    def _transfer(self, entry: ManifestEntry, extractor: FeatureExtractor) -> TransferResult:
-        """The row's transfer in its three phases, the optimisation alone holding the device (module docstring)."""
+    def _transfer(self, entry: ManifestEntry, extractor: FeatureExtractor) -> tuple[TransferResult, float]:
+        """The row's transfer in its three phases, the optimisation alone holding the device (module
+        docstring); and the seconds it waited for the device while the actor's other row held it."""
         from stylecore.transfer import finish_transfer, optimise_transfer, prepare_transfer  # noqa: PLC0415
         _test_slowness("prepare")
         prepared = prepare_transfer(entry.content, entry.style, entry.content_mask, entry.style_mask,
                                     config=entry.config, extractor=extractor)
+        asked = time.perf_counter()
         with self._device_turn:
+            waited = time.perf_counter() - asked
             _test_slowness("device")
             optimised = optimise_transfer(prepared)
         _test_slowness("finish")
-        return finish_transfer(prepared, optimised)
+        return finish_transfer(prepared, optimised), waited
 
     def _extractor(self, name: str, weights: str | None, seed: int) -> FeatureExtractor:
         """The extractor ``name`` with ``weights``; the seed matters to random weights only."""

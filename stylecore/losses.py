@@ -39,29 +39,59 @@ def gram_matrix(features: tf.Tensor, weights: tf.Tensor | None = None) -> tf.Ten
     return tf.matmul(masked, masked, transpose_a=True) / (channels * tf.reduce_sum(weights))
 
 
-def segment_style_loss(features: tf.Tensor, weights: tf.Tensor, target: tf.Tensor, segment_weight: tf.Tensor) -> tf.Tensor:
-    """One segment's share of a layer's L_s+: ``segment_weight * ||G - target||^2``, G = gram_matrix(features, weights).
+def segments_style_loss(rows: tf.Tensor, mask_values: tf.Tensor, bounds: tf.Tensor, targets: tf.Tensor,
+                        segment_weights: tf.Tensor) -> tf.Tensor:
+    """One layer's L_s+ over all its segments: sum_k ``segment_weights[k] * ||G_k - targets[k]||^2``.
 
-    A layer's L_s+ is the sum over its segments, each weighed by mean(M^content_k), the segment's
-    share of the content image (times the layer's normalisation, :mod:`stylecore.objective`).
-    ``target`` is a symmetric (C, C) Gram (or a scalar 0). The gradient is written out: with
-    X = F * m and D = G - target, dL/dF = 4 w m * X D / (C sum(m)), one (P, C) x (C, C) product
-    and two products by m. Autodiff takes two products and a dozen small operations per segment,
-    a quarter of an iteration at 350 px where each operation's dispatch costs more than its work.
+    ``rows`` (R, C): the features at every segment's positions, segment after segment; segment k's
+    are rows ``bounds[k]`` to ``bounds[k + 1]`` (``bounds`` (K + 1,) int32, from 0 to R), its mask
+    values there ``mask_values`` (R,), and G_k = gram_matrix(its rows, its mask values). ``targets``
+    (K, C, C) are symmetric Grams; ``segment_weights`` (K,) each segment's weight (its share of the
+    content image, mean(M^content_k), times the layer's normalisation, :mod:`stylecore.objective`).
+    K may be 0 (the loss is then 0): the segment count is a tensor dimension, looped over in the
+    graph, so one compiled program serves any number of segments.
+
+    The gradient is written out: with X = F * m and D = G - target, dL/dF = 4 w m * X D / (C sum(m)),
+    one (P, C) x (C, C) product per segment and one product by m for all. Autodiff takes two products
+    and a dozen small operations per segment, a quarter of an iteration at 350 px where each
+    operation's dispatch costs more than its work.
     """
-    scale = 1.0 / (tf.cast(tf.shape(features)[-1], features.dtype) * tf.reduce_sum(weights))
+    channels = rows.shape[-1] if rows.shape[-1] is not None else tf.shape(rows)[-1]
+    count = tf.shape(segment_weights)[0]
+    masked = rows * mask_values[:, None]
+
+    def segment(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Segment ``index``'s masked rows (P, C) and 1 / (C sum(m))."""
+        start, end = bounds[index], bounds[index + 1]
+        scale = 1.0 / (tf.cast(channels, rows.dtype) * tf.reduce_sum(mask_values[start:end]))
+        return masked[start:end], scale
 
     @tf.custom_gradient
-    def loss(features: tf.Tensor) -> tf.Tensor:
-        masked = features * weights[:, None]
-        difference = tf.matmul(masked, masked, transpose_a=True) * scale - target
+    def loss(rows: tf.Tensor) -> tf.Tensor:
+        def forward(index, total, slopes):
+            features, scale = segment(index)
+            difference = tf.matmul(features, features, transpose_a=True) * scale - targets[index]
+            return (index + 1, total + segment_weights[index] * tf.reduce_sum(tf.square(difference)),
+                    slopes.write(index, difference * (4.0 * scale * segment_weights[index])))
+
+        slopes = tf.TensorArray(rows.dtype, size=count, element_shape=(channels, channels))
+        _, total, slopes = tf.while_loop(lambda index, *_: index < count, forward,
+                                         (tf.constant(0), tf.zeros((), rows.dtype), slopes))
+        slopes = slopes.stack()
 
         def gradient(upstream: tf.Tensor) -> tf.Tensor:
-            return tf.matmul(masked, difference) * (weights[:, None] * (4.0 * scale * segment_weight * upstream))
+            def backward(index, parts):
+                features, _ = segment(index)
+                return index + 1, parts.write(index, tf.matmul(features, slopes[index]))
 
-        return segment_weight * tf.reduce_sum(tf.square(difference)), gradient
+            parts = tf.TensorArray(rows.dtype, size=count, infer_shape=False, element_shape=(None, channels))
+            _, parts = tf.while_loop(lambda index, *_: index < count, backward, (tf.constant(0), parts))
+            gathered = tf.cond(count > 0, parts.concat, lambda: tf.zeros_like(rows))
+            return gathered * (mask_values[:, None] * upstream)
 
-    return loss(features)
+        return total, gradient
+
+    return loss(rows)
 
 
 @tf.custom_gradient

@@ -6,19 +6,21 @@ the objective is built and kept as tensors on the device, with the matting Lapla
 (built on the host in the transfer's preparation, :func:`stylecore.transfer.photorealism_stencil`); each evaluation then runs the network once forward and backward and multiplies by the
 Laplacian once, all in one compiled graph (:mod:`stylecore.optimise` runs it in its loop).
 
-The graph is one per network, layer choice, number of segment slots and Laplacian reach (none in
-stage 1) (:func:`_compiled_terms`), taking the photos' targets as arguments of any shape: it is
-traced once and serves every pair. Tracing costs about 1.5 s, as much as ten iterations at
-700 px; a graph per objective retraced it twice a pair. The slots are the segment count rounded
-up to a power of two, the spare ones filled with a segment of weight 0, so that a batch of pairs
-with 1 to 8 segments needs at most four traces per stage.
+The graph is one per network, layer choice and Laplacian reach (none in stage 1)
+(:func:`_compiled_terms`), taking the photos' targets as arguments of any shape: it is traced once
+and serves every pair. Tracing costs about 1.5 s, as much as ten iterations at 700 px; a graph per
+objective retraced it twice a pair. The number of segments is a tensor dimension too
+(:class:`LayerSegments`): each layer's segments are looped over inside the graph
+(:func:`stylecore.losses.segments_style_loss`), so a pair with a segment count not seen before
+traces nothing. (A graph per power-of-two bucket of segment counts traced each stage again for
+every new bucket, about 5 s a time, and the optimiser's two programs with it.)
 
-The style terms stay one gather and one Gram per segment and layer. All segments of a layer at
-once (one gather of every segment's positions, one scatter of their gradients) was measured at
-the same CPU time at 500 px (pair 4, per layer: 16.4 against 16.9 ms, 11.9 against 11.5, 9.8
-against 9.2): the Grams' multiply-adds, 1.7 G an iteration against the network's 1.1 G forward
-and backward, are the cost, not the operations' count; padding segments to one batch would
-multiply them. On a GPU the per-segment form costs a few more kernel launches per layer.
+The style terms stay one gather per layer and one Gram per segment and layer. All segments of a
+layer at once (one gather of every segment's positions, one scatter of their gradients) was
+measured at the same CPU time at 500 px as a gather per segment; the Grams' multiply-adds, 1.7 G an
+iteration against the network's 1.1 G forward and backward, are the cost, not the operations'
+count; padding segments to one batch would multiply them. On a GPU the loop costs a few more
+kernel launches per layer.
 
 Normalisation (fixed per pair and stage, so that one set of weights suits every pair and size):
 each content layer's term is divided by the mean square of the content photo's features on it;
@@ -43,44 +45,58 @@ from stylecore.masks import PairDiagnostics, one_hot
 
 
 class SegmentTarget(typing.NamedTuple):
-    """One segment on one style layer: where it lies in the output, and the Gram it must match.
+    """One segment on one style layer, on the host: where it lies in the output, and the Gram it must match."""
 
-    A named tuple of tensors, so that the compiled graph takes it as an argument."""
-
-    positions: tf.Tensor
+    positions: np.ndarray
     """(P,) int32 flat indices of the layer's grid where the content mask is non-zero."""
-    mask_values: tf.Tensor
+    mask_values: np.ndarray
     """(P,) float32 content mask values in (0, 1] at those positions."""
     target_gram: tf.Tensor
     """(C, C) masked Gram of the style photo's matching segment."""
-    area_weight: tf.Tensor
-    """() float32 mean(M^content): the segment's share of the layer's grid."""
+    area_weight: float
+    """mean(M^content): the segment's share of the layer's grid."""
 
 
-class LayerRows(typing.NamedTuple):
-    """Where one style layer's segments lie on its grid, all at once: one gather serves every segment.
+class LayerSegments(typing.NamedTuple):
+    """All segments of one style layer as tensors whose segment count is a dimension, not a structure:
+    one compiled graph serves any number of segments (:func:`stylecore.losses.segments_style_loss`).
 
-    Segments overlap only where area-resized masks share a boundary position, so most positions
-    belong to one segment: the gather's gradient is then a gather too (:func:`_segment_rows`)."""
+    One gather serves every segment. Segments overlap only where area-resized masks share a boundary
+    position, so most positions belong to one segment: the gather's gradient is then a gather too
+    (:func:`_segment_rows`)."""
 
     positions: tf.Tensor
-    """(R,) int32: the segments' positions, one after the other in slot order."""
+    """(R,) int32: the segments' positions, one segment after the other."""
+    mask_values: tf.Tensor
+    """(R,) float32: the content mask's values at ``positions``."""
+    bounds: tf.Tensor
+    """(K + 1,) int32: segment k holds rows ``bounds[k]`` to ``bounds[k + 1]`` of ``positions``."""
+    target_grams: tf.Tensor
+    """(K, C, C) float32: each segment's target Gram."""
+    area_weights: tf.Tensor
+    """(K,) float32: each segment's share of the grid, mean(M^content_k)."""
     first: tf.Tensor
     """(h w,) int32: per grid position, the row of ``positions`` holding it first, or R where none does."""
     repeats: tf.Tensor
     """(E,) int32: the rows of ``positions`` that hold a position an earlier row holds."""
 
 
-def layer_rows(segments: typing.Sequence[SegmentTarget], grid_size: int) -> LayerRows:
-    """The :class:`LayerRows` of one layer's ``segments`` on a grid of ``grid_size`` positions."""
-    positions = np.concatenate([segment.positions.numpy() for segment in segments])
+def layer_segments(segments: typing.Sequence[SegmentTarget], grid_size: int, channels: int) -> LayerSegments:
+    """The :class:`LayerSegments` of one layer's ``segments`` (any number, 0 included) on a grid of
+    ``grid_size`` positions with ``channels`` channels."""
+    positions = np.concatenate([np.zeros(0, np.int32), *(segment.positions for segment in segments)])
     rows = np.arange(len(positions), dtype=np.int32)
     first = np.full(grid_size, len(positions), np.int32)
     first[positions[::-1]] = rows[::-1]  # the last assignment wins: the earliest row
-    return LayerRows(tf.constant(positions), tf.constant(first), tf.constant(rows[first[positions] != rows]))
+    bounds = np.cumsum([0, *(len(segment.positions) for segment in segments)], dtype=np.int32)
+    grams = tf.stack([segment.target_gram for segment in segments]) if segments else tf.zeros((0, channels, channels))
+    return LayerSegments(tf.constant(positions), tf.constant(np.concatenate(
+        [np.zeros(0, np.float32), *(segment.mask_values for segment in segments)])), tf.constant(bounds), grams,
+        tf.constant([segment.area_weight for segment in segments], tf.float32, shape=(len(segments),)),
+        tf.constant(first), tf.constant(rows[first[positions] != rows]))
 
 
-def _segment_rows(flat: tf.Tensor, rows: LayerRows) -> tf.Tensor:
+def _segment_rows(flat: tf.Tensor, rows: LayerSegments) -> tf.Tensor:
     """``flat``'s rows at ``rows.positions`` (R, C), whose gradient gathers rather than scatters.
 
     TensorFlow's gradient of a gather sums its rows into a zero tensor (UnsortedSegmentSum), 10 ms of
@@ -91,22 +107,13 @@ def _segment_rows(flat: tf.Tensor, rows: LayerRows) -> tf.Tensor:
     @tf.custom_gradient
     def gather(flat: tf.Tensor) -> tf.Tensor:
         def gradient(upstream: tf.Tensor) -> tf.Tensor:
-            dense = tf.gather(tf.concat([upstream, tf.zeros_like(upstream[:1])], 0), rows.first)
+            dense = tf.gather(tf.concat([upstream, tf.zeros((1, tf.shape(upstream)[1]), upstream.dtype)], 0), rows.first)
             return tf.tensor_scatter_nd_add(dense, tf.gather(rows.positions, rows.repeats)[:, None],
                                             tf.gather(upstream, rows.repeats))
 
         return tf.gather(flat, rows.positions), gradient
 
     return gather(flat)
-
-
-@functools.cache
-def _empty_slot() -> SegmentTarget:
-    """A spare segment slot: one position, a 1 x 1 target that broadcasts against any Gram, area weight 0.
-
-    Made on first use, not at import: a tensor made at import would fix TensorFlow's thread pools
-    before a caller could size them (:mod:`ray_jobs.devices`)."""
-    return SegmentTarget(tf.constant([0], tf.int32), tf.constant([1.0]), tf.zeros((1, 1)), tf.constant(0.0))
 
 
 def resize_masks(masks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -121,10 +128,10 @@ def resize_masks(masks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.clip(resized, 0.0, 1.0)
 
 
-def _segment_positions(mask: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
+def _segment_positions(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = mask.ravel()
     positions = np.flatnonzero(flat > 0)
-    return tf.constant(positions, tf.int32), tf.constant(flat[positions], tf.float32)
+    return positions.astype(np.int32), flat[positions].astype(np.float32)
 
 
 def _left_out(label: str, content_mask: np.ndarray, style_mask: np.ndarray | None) -> bool:
@@ -180,16 +187,15 @@ class StageObjective:
         segments = [self._segment_targets(content_features[name][0], style_features[name][0],
                                           content_labels, style_labels, pairing, config)
                     for name in layers.style_layers]
-        slots = 1 << max(0, max(len(layer) for layer in segments) - 1).bit_length()
-        segments = tuple((*layer, *[_empty_slot()] * (slots - len(layer))) for layer in segments)
-        rows = tuple(layer_rows(layer, int(np.prod(content_features[name].shape[1:3])))
-                     for layer, name in zip(segments, layers.style_layers, strict=True))
+        packed = tuple(layer_segments(layer, int(np.prod(content_features[name].shape[1:3])),
+                                      content_features[name].shape[-1])
+                       for layer, name in zip(segments, layers.style_layers, strict=True))
         weights = [config.content_weight, config.style_weight, config.tv_weight, config.photorealism_weight]
         self.arguments = (content_targets, tf.constant(content_scales, tf.float32),
-                          tf.constant(style_scales, tf.float32), segments, rows, tf.constant(weights, tf.float32),
+                          tf.constant(style_scales, tf.float32), packed, tf.constant(weights, tf.float32),
                           tf.constant(1.0 / (content.shape[0] * content.shape[1]), tf.float32),
                           *([] if stencil is None else [tf.constant(stencil)]))
-        self.function = _compiled_terms(network, layers, slots, None if stencil is None else stencil.shape[0])
+        self.function = _compiled_terms(network, layers, None if stencil is None else stencil.shape[0])
 
     @staticmethod
     def _segment_targets(content_features: tf.Tensor, style_features: tf.Tensor,
@@ -211,10 +217,9 @@ class StageObjective:
                 target = losses.gram_matrix(style_flat)
             else:
                 positions, values = _segment_positions(style_mask)
-                target = losses.gram_matrix(tf.gather(style_flat, positions), values)
+                target = losses.gram_matrix(tf.gather(style_flat, positions), tf.constant(values))
             positions, values = _segment_positions(content_masks[..., index])
-            targets.append(SegmentTarget(positions, values, target,
-                                         tf.constant(content_masks[..., index].mean(), tf.float32)))
+            targets.append(SegmentTarget(positions, values, target, float(content_masks[..., index].mean())))
         return targets
 
     def __call__(self, image: np.ndarray) -> tuple[float, np.ndarray, dict[str, float]]:
@@ -224,52 +229,47 @@ class StageObjective:
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled_terms(network: FeatureExtractor, layers: LayerChoice, slots: int, stencil_size: int | None):
-    """The compiled (total, gradient, terms) of one evaluation, for any pair of this structure.
+def _compiled_terms(network: FeatureExtractor, layers: LayerChoice, stencil_size: int | None):
+    """The compiled (total, gradient, terms) of one evaluation, for any pair.
 
     Arguments: the image (H, W, 3); the content targets (one per content layer); the content and
-    style scales (the latter times w_l); per style layer, ``slots`` segments; per style layer, its
-    :class:`LayerRows`; the weights (alpha, beta, gamma, lambda); 1 / (H W); and, when
-    ``stencil_size`` is not ``None``, the Laplacian's (stencil_size, H, W) stencil. Terms: (4,) in
-    the order of :data:`TERM_NAMES`, unweighted.
+    style scales (the latter times w_l); per style layer, its :class:`LayerSegments` (any number of
+    segments); the weights (alpha, beta, gamma, lambda); 1 / (H W); and, when ``stencil_size`` is not
+    ``None``, the Laplacian's (stencil_size, H, W) stencil. Terms: (4,) in the order of
+    :data:`TERM_NAMES`, unweighted.
     """
-    segment = SegmentTarget(tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None,), tf.float32),
-                            tf.TensorSpec((None, None), tf.float32), tf.TensorSpec((), tf.float32))
     signature = (tf.TensorSpec((None, None, 3), tf.float32),
                  tuple(tf.TensorSpec(None, tf.float32) for _ in layers.content_layers),
                  tf.TensorSpec((len(layers.content_layers),), tf.float32),
                  tf.TensorSpec((len(layers.style_layers),), tf.float32),
-                 tuple((segment,) * slots for _ in layers.style_layers),
-                 tuple(LayerRows(*[tf.TensorSpec((None,), tf.int32)] * 3) for _ in layers.style_layers),
+                 tuple(LayerSegments(tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None,), tf.float32),
+                                     tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, None, None), tf.float32),
+                                     tf.TensorSpec((None,), tf.float32), tf.TensorSpec((None,), tf.int32),
+                                     tf.TensorSpec((None,), tf.int32)) for _ in layers.style_layers),
                  tf.TensorSpec((len(TERM_NAMES),), tf.float32), tf.TensorSpec((), tf.float32),
                  *([] if stencil_size is None else [tf.TensorSpec((stencil_size, None, None), tf.float32)]))
 
-    def network_terms(image, content_targets, content_scales, style_scales, segments, rows):
+    def network_terms(image, content_targets, content_scales, style_scales, segments):
         features = network(image[None])
         content = tf.add_n([content_scales[index] * losses.content_loss(_first(features[name]), target)
                             for index, (name, target) in enumerate(zip(layers.content_layers, content_targets,
                                                                         strict=True))])
-        style_terms = []
-        for index, (name, layer_segments, layer_rows) in enumerate(zip(layers.style_layers, segments, rows,
-                                                                          strict=True)):
-            flat = tf.reshape(features[name], (-1, features[name].shape[-1]))
-            parts = tf.split(_segment_rows(flat, layer_rows),
-                             tf.stack([tf.shape(segment.positions)[0] for segment in layer_segments]), num=slots)
-            style_terms.extend(losses.segment_style_loss(part, segment.mask_values, segment.target_gram,
-                                                         style_scales[index] * segment.area_weight)
-                               for part, segment in zip(parts, layer_segments, strict=True))
-        return content, tf.add_n(style_terms)
+        style = tf.add_n([losses.segments_style_loss(
+            _segment_rows(tf.reshape(features[name], (-1, features[name].shape[-1])), layer), layer.mask_values,
+            layer.bounds, layer.target_grams, style_scales[index] * layer.area_weights)
+            for index, (name, layer) in enumerate(zip(layers.style_layers, segments, strict=True))])
+        return content, style
 
     # Not inlined into the optimiser's loop: there oneDNN's rewrite of MaxPoolGrad, which needs its forward
     # MaxPool rewritten first, met the two in either order across the loop's cycle, and in about one
     # process in three left the plain kernel (30 ms of a 500 px iteration on one thread, against 1 ms).
     # Called as a function of its own, the graph has no cycle and the forward pass always comes first.
     @tf.function(input_signature=signature, experimental_attributes={"_noinline": True})
-    def loss_and_gradient(image, content_targets, content_scales, style_scales, segments, rows, weights,
+    def loss_and_gradient(image, content_targets, content_scales, style_scales, segments, weights,
                           pixel_scale, *stencil):
         with tf.GradientTape() as tape:
             tape.watch(image)
-            content, style = network_terms(image, content_targets, content_scales, style_scales, segments, rows)
+            content, style = network_terms(image, content_targets, content_scales, style_scales, segments)
             tv = pixel_scale * losses.total_variation(image)
             total = weights[0] * content + weights[1] * style + weights[2] * tv
         gradient = tape.gradient(total, image)

@@ -26,7 +26,6 @@ in two matrix products, ``[S; Y] [g, y]`` and ``[S; Y]^T c``, where the two-loop
 from __future__ import annotations
 
 import dataclasses
-import functools
 import threading
 import time
 import typing
@@ -93,10 +92,28 @@ def minimise(objective: CompiledObjective, initial: np.ndarray, *, iterations: i
                               on_iteration=on_iteration, block_size=block_size)
 
 
-@functools.lru_cache(maxsize=32)
+_minimisers: dict[tf.types.experimental.PolymorphicFunction, DeviceMinimiser] = {}
+_minimisers_lock = threading.Lock()
+
+
 def _device_minimiser(function: tf.types.experimental.PolymorphicFunction) -> DeviceMinimiser:
-    """One minimiser (its variables and two traces) per compiled objective function, reused by every pair."""
-    return DeviceMinimiser(function)
+    """One minimiser (its variables and traces) per compiled objective function, reused by every pair:
+    one per stage, network and layer choice (:mod:`stylecore.objective`)."""
+    with _minimisers_lock:
+        if function not in _minimisers:
+            _minimisers[function] = DeviceMinimiser(function)
+        return _minimisers[function]
+
+
+def trace_count() -> int:
+    """How many times this process has traced the objectives it optimised and the optimiser's programs.
+
+    Each is traced once, at its first use; a count that grows over a sequence of pairs is a defect (a
+    retrace), which the tests and ``benchmarks/first_rows.py`` look for."""
+    with _minimisers_lock:
+        minimisers = list(_minimisers.values())
+    return sum(program.experimental_get_tracing_count() for minimiser in minimisers
+               for program in (minimiser._function, minimiser._start, minimiser._block, minimiser._write_pair))
 
 
 class DeviceMinimiser:

@@ -17,4 +17,4 @@ rewrites the JSON). Thumbnail changes below its tolerance (float round-off betwe
 count as changes.
 """
 
-RENDER_VERSION = 6
+RENDER_VERSION = 7

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ray_jobs.run_summary import RENDERED_STATUSES, Spread, float_column, status_is
+from ray_jobs.run_summary import RENDERED_STATUSES, Spread, float_column, status_is, work_seconds
 from ray_jobs.schema import metric_column
 from stylecore.metrics import METRIC_NAMES
 
@@ -100,7 +100,7 @@ def group_medians(table: pa.Table, column: str, labels: Callable[[pa.Table], lis
     largest = sorted(range(len(codes)), key=lambda code: (-sizes[code], codes[code]))[:GROUPS_SHOWN]
     rendered, failed = status_is(table, RENDERED_STATUSES), status_is(table, ("error",))
     values = {metric: float_column(table, metric_column("output", metric)) for metric in METRIC_NAMES}
-    values["seconds"] = float_column(table, "seconds")
+    values["seconds"] = work_seconds(table)
     groups = []
     for code, label in zip(largest, labels(table.take(first[largest])), strict=True):
         members = inverse == code

@@ -200,6 +200,26 @@ def test_each_actor_loads_its_extractor_once_with_its_share_of_the_cpus(first_ru
     assert [info.device.cpu_threads for info in workers] == [1, 1]
 
 
+def test_actors_compile_ahead_so_that_their_rows_trace_nothing(first_run):
+    """Each actor traced its two stages' programs (objective, start, block, history update) while it
+    started; its rows, 2 or 3 of them, the first included, traced none."""
+    workers = first_run[0].workers
+    assert [(info.traces_at_start, info.traces) for info in workers] == [(8, 8)] * 2
+    assert all(0 < info.warm_up_seconds < info.start_seconds for info in workers)
+
+
+def test_rows_keep_their_work_apart_from_their_waits_and_their_actors_start(first_run):
+    rows = [row for row in rows_of(first_run[0]).values() if row["worker"] is not None]
+    assert {row["status"] for row in rows} == {"ok", "error"}
+    for row in rows:
+        assert 0.0 <= row["wait_seconds"] < 0.01  # a CPU actor holds one row at a time: taking the device is free
+        assert row["work_seconds"] + row["wait_seconds"] == pytest.approx(row["seconds"]) and row["work_seconds"] > 0.0
+    starts = {info.worker: info.start_seconds for info in first_run[0].workers}
+    assert {row["actor_start_seconds"] for row in rows} == set(starts.values())
+    assert all(row["actor_start_seconds"] == starts[row["worker"]] for row in rows)
+    assert "actor starts: " in first_run[1] and "of which compiling ahead" in first_run[1]
+
+
 def test_console_shows_progress_with_counts_and_estimate(first_run):
     console = first_run[1]
     assert "5 rows, 5 to render, 0 skipped" in console

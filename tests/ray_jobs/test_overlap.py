@@ -47,6 +47,11 @@ def test_host_work_overlaps_the_device_so_a_row_takes_the_longer_not_the_sum(one
     assert DEVICE_SECONDS * 0.95 < per_row < 0.75 * (HOST_SECONDS + DEVICE_SECONDS), intervals
     # each row still spent its whole host and device time: the overlap is between rows, not within one
     assert min(row["seconds"] for row in rows.values()) > HOST_SECONDS + DEVICE_SECONDS
+    # a row whose host work ended while its neighbour held the device waited, and says so apart from its work
+    assert max(row["wait_seconds"] for row in rows.values()) > DEVICE_SECONDS - HOST_SECONDS / 2
+    for row in rows.values():
+        assert row["work_seconds"] + row["wait_seconds"] == pytest.approx(row["seconds"])
+        assert HOST_SECONDS + DEVICE_SECONDS < row["work_seconds"] < row["seconds"] + 1e-9
 
 
 def test_a_gpu_actor_lost_with_two_rows_in_flight_loses_neither(one_gpu, tmp_path, monkeypatch):

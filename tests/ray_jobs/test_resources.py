@@ -13,6 +13,8 @@ from ray_jobs.resources import (ACTOR_BASE_MEMORY, ACTOR_MEMORY_PER_PIXEL, DEFAU
 
 GIB = 2**30
 MEMORY = actor_memory_bytes(700)
+GPU_MEMORY = actor_memory_bytes(700, rows=2)
+"""A GPU actor holds two rows at once (:data:`ray_jobs.resources.GPU_ACTOR_ROWS`)."""
 
 
 def node(cpus: float, gpus: float = 0, memory: float = 64 * GIB, name: str = "n") -> NodeResources:
@@ -23,17 +25,18 @@ def test_memory_request_grows_with_the_working_pixels():
     assert actor_memory_bytes(0) == ACTOR_BASE_MEMORY
     assert actor_memory_bytes(700) == ACTOR_BASE_MEMORY + ACTOR_MEMORY_PER_PIXEL * 490_000
     assert 2 * GIB < actor_memory_bytes(700) < 3 * GIB
+    assert actor_memory_bytes(700, rows=2) - ACTOR_BASE_MEMORY == 2 * (actor_memory_bytes(700) - ACTOR_BASE_MEMORY)
 
 
 @pytest.mark.parametrize("nodes, options, groups", [
     # the issue's cluster: a 2-CPU head and a 1-CPU, 1-GPU worker: one GPU actor with 1 CPU
-    ([node(2, name="head"), node(1, 1, name="gpu")], {}, [ActorGroup(1, 1, 1, MEMORY)]),
-    ([node(16, 4)], {}, [ActorGroup(4, 4, 1, MEMORY)]),
-    ([node(2, 2)], {}, [ActorGroup(2, 1, 1, MEMORY)]),
-    ([node(16, 4)], {"rows": 3}, [ActorGroup(3, 4, 1, MEMORY)]),
+    ([node(2, name="head"), node(1, 1, name="gpu")], {}, [ActorGroup(1, 1, 1, GPU_MEMORY)]),
+    ([node(16, 4)], {}, [ActorGroup(4, 4, 1, GPU_MEMORY)]),
+    ([node(2, 2)], {}, [ActorGroup(2, 1, 1, GPU_MEMORY)]),
+    ([node(16, 4)], {"rows": 3}, [ActorGroup(3, 4, 1, GPU_MEMORY)]),
     # unequal GPU nodes: each actor gets its own node's share
-    ([node(8, 2, name="a"), node(4, 1, name="b"), node(32)], {}, [ActorGroup(3, 4, 1, MEMORY)]),
-    ([node(8, 1, name="a"), node(4, 1, name="b")], {}, [ActorGroup(1, 8, 1, MEMORY), ActorGroup(1, 4, 1, MEMORY)]),
+    ([node(8, 2, name="a"), node(4, 1, name="b"), node(32)], {}, [ActorGroup(3, 4, 1, GPU_MEMORY)]),
+    ([node(8, 1, name="a"), node(4, 1, name="b")], {}, [ActorGroup(1, 8, 1, GPU_MEMORY), ActorGroup(1, 4, 1, GPU_MEMORY)]),
     ([node(16, 4)], {"use_gpus": False},
      [ActorGroup(16 // DEFAULT_CPUS_PER_ACTOR, DEFAULT_CPUS_PER_ACTOR, 0, MEMORY)]),
     ([node(16), node(1)], {}, [ActorGroup(17, 1, 0, MEMORY)]),
@@ -44,13 +47,13 @@ def test_memory_request_grows_with_the_working_pixels():
     # memory bounds the count: 5 GiB holds two actors of 2.4 GiB
     ([node(16, memory=5 * GIB)], {}, [ActorGroup(2, 1, 0, MEMORY)]),
     # more actors than the nodes hold now: the rest wait for an autoscaler in the common shape
-    ([node(2, 1)], {"actors": 3}, [ActorGroup(3, 2, 1, MEMORY)]),
+    ([node(2, 1)], {"actors": 3}, [ActorGroup(3, 2, 1, GPU_MEMORY)]),
     # a node too small for even one: one actor anyway, which the start timeout then judges
     ([node(16, memory=1 * GIB)], {}, [ActorGroup(1, 1, 0, MEMORY)]),
     # a cluster scaled to zero (a CPU head only): the shape asked for, to be met by the nodes an autoscaler starts
-    ([node(2, name="head")], {"gpus_per_actor": 1, "actors": 2}, [ActorGroup(2, 1, 1, MEMORY)]),
+    ([node(2, name="head")], {"gpus_per_actor": 1, "actors": 2}, [ActorGroup(2, 1, 1, GPU_MEMORY)]),
     ([node(0, name="head")], {"gpus_per_actor": 1, "memory_per_actor": 0}, [ActorGroup(1, 1, 1, 0)]),
-    ([node(8, 4)], {"gpus_per_actor": 2}, [ActorGroup(2, 4, 2, MEMORY)]),
+    ([node(8, 4)], {"gpus_per_actor": 2}, [ActorGroup(2, 4, 2, GPU_MEMORY)]),
     ([node(8, 4)], {"gpus_per_actor": 0}, [ActorGroup(8, 1, 0, MEMORY)]),
     # no memory reserved: memory no longer bounds the count, even on nodes that declare none
     ([node(4, memory=0)], {"memory_per_actor": 0}, [ActorGroup(4, 1, 0, 0)]),
@@ -65,7 +68,7 @@ def test_the_request_is_described_with_what_each_node_has():
     nodes = [node(2, name="10.0.0.1"), node(1, 1, name="10.0.0.2")]
     plan = plan_actors(nodes, rows=4, size=700, cpus_per_actor=3)
     text = describe_request(plan, nodes)
-    assert text.startswith("asked for 1 actor(s) of 3 CPU(s), 1 GPU(s) and 2.4 GiB of memory per actor")
+    assert text.startswith("asked for 1 actor(s) of 3 CPU(s), 1 GPU(s) and 3.8 GiB of memory per actor")
     assert "10.0.0.1 2 CPU(s), 0 GPU(s), 64.0 GiB; 10.0.0.2 1 CPU(s), 1 GPU(s), 64.0 GiB" in text
 
 

@@ -37,6 +37,16 @@ def test_summary_uses_rendered_rows_only():
     assert "rows: 3  (ok 1  error 1  skipped 1)" in table and "latest run 1 recorded no times" in table
 
 
+def test_times_are_working_seconds_with_the_waits_apart():
+    """Rows of schema 4 count their work_seconds, older rows (no column) their seconds; waits are summed apart."""
+    rows = [{"id": "a", "run_id": "1", "status": "ok", "seconds": 9.0, "work_seconds": 4.0, "wait_seconds": 5.0},
+            {"id": "b", "run_id": "1", "status": "ok", "seconds": 8.0, "work_seconds": 8.0, "wait_seconds": 0.0},
+            {"id": "c", "run_id": "0", "status": "skipped", "seconds": 6.0, "work_seconds": None, "wait_seconds": None}]
+    summary = Summary.of(pa.Table.from_pylist(rows), [])
+    assert (summary.worker_seconds, summary.median_seconds, summary.wait_seconds) == (18.0, 6.0, 5.0)
+    assert "18.0 s of worker time for the rendered images (and 5.0 s waiting for a device)" in summary_table(summary)
+
+
 def test_a_run_without_rendered_rows_says_so_instead_of_empty_metric_headings():
     table = summary_table(Summary.of(pa.Table.from_pylist([{"id": "c", "run_id": "1", "status": "error",
                                                              "seconds": None}]), []))

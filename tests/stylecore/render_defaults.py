@@ -50,6 +50,7 @@ NOT_OUTPUT_MODULES = {
     "stylecore.render_version": "the version itself",
     "stylecore.storage": "moves bytes",
     "stylecore.tensorflow_runtime": "loads TensorFlow",
+    "stylecore.warm_up": "compiles ahead on a made-up pair, whose output nobody keeps",
     "stylecore.weights": "names the weights file, whose SHA-256 is part of the resume key already",
 }
 """Modules none of whose defaults changes an output pixel, with the reason."""

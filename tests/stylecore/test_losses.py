@@ -24,14 +24,16 @@ def test_masked_gram_weighs_positions_and_normalises_by_area():
     np.testing.assert_allclose(losses.gram_matrix(features, weights).numpy(), expected, rtol=1e-6)
 
 
-def test_segment_style_loss_gradient_matches_finite_differences():
+def test_segments_style_loss_gradient_matches_finite_differences():
+    """Three segments of 3, 1 and 3 rows: the written-out gradient is the loss's slope at every row."""
     rng = np.random.default_rng(3)
     features, weights = rng.normal(size=(7, 4)), rng.uniform(0.2, 1.0, size=7)
-    target = rng.normal(size=(4, 4))
-    target = tf.constant(target + target.T)
+    targets = rng.normal(size=(3, 4, 4))
+    targets = tf.constant(targets + targets.transpose(0, 2, 1))
 
     def loss(values: tf.Tensor) -> tf.Tensor:
-        return losses.segment_style_loss(values, tf.constant(weights), target, tf.constant(0.3, tf.float64))
+        return losses.segments_style_loss(values, tf.constant(weights), tf.constant([0, 3, 4, 7]), targets,
+                                          tf.constant([0.3, 0.5, 0.2], tf.float64))
 
     with tf.GradientTape() as tape:
         tensor = tf.constant(features)
@@ -39,11 +41,20 @@ def test_segment_style_loss_gradient_matches_finite_differences():
         value = loss(tensor)
     gradient = tape.gradient(value, tensor).numpy()
     step = 1e-6
-    for index in [(0, 0), (3, 2), (6, 3), (5, 1)]:
+    for index in [(0, 0), (2, 3), (3, 2), (6, 3), (5, 1)]:
         bumped = features.copy()
         bumped[index] += step
         numeric = (float(loss(tf.constant(bumped))) - float(value)) / step
         assert gradient[index] == pytest.approx(numeric, rel=1e-4, abs=1e-6)
+
+
+def test_segments_style_loss_of_no_segments_is_zero_with_an_empty_gradient():
+    rows = tf.zeros((0, 5))
+    with tf.GradientTape() as tape:
+        tape.watch(rows)
+        value = losses.segments_style_loss(rows, tf.zeros(0), tf.constant([0]), tf.zeros((0, 5, 5)), tf.zeros(0))
+    assert float(value) == 0.0
+    assert tape.gradient(value, rows).shape == (0, 5)
 
 
 def test_total_variation_of_checkerboard():
@@ -80,12 +91,14 @@ def test_content_loss_identical_is_zero_and_known_otherwise():
     assert float(losses.content_loss(shifted, features)) == pytest.approx(0.25, rel=1e-5)
 
 
-def test_segment_style_loss_of_hand_built_features():
-    # F = [[1, 2], [0, 1], [3, 0]], m = 1: G = [[10, 2], [2, 5]] / 6; against a zero target the
-    # loss is w ||G||^2 = 0.5 * (100 + 4 + 4 + 25) / 36.
-    features = tf.constant([[1.0, 2.0], [0.0, 1.0], [3.0, 0.0]])
-    value = losses.segment_style_loss(features, tf.ones(3), tf.zeros((2, 2)), tf.constant(0.5))
-    assert float(value) == pytest.approx(0.5 * 133.0 / 36.0, rel=1e-6)
+def test_segments_style_loss_of_hand_built_features():
+    # Segment 1: F = [[1, 2], [0, 1], [3, 0]], m = 1: G = [[10, 2], [2, 5]] / 6; against a zero target its
+    # loss is w ||G||^2 = 0.5 * (100 + 4 + 4 + 25) / 36. Segment 2: F = [[2, 0]], m = 1: G = [[2, 0], [0, 0]],
+    # 0.25 * 4 = 1 against a zero target.
+    features = tf.constant([[1.0, 2.0], [0.0, 1.0], [3.0, 0.0], [2.0, 0.0]])
+    value = losses.segments_style_loss(features, tf.ones(4), tf.constant([0, 3, 4]), tf.zeros((2, 2, 2)),
+                                       tf.constant([0.5, 0.25]))
+    assert float(value) == pytest.approx(0.5 * 133.0 / 36.0 + 1.0, rel=1e-6)
 
 
 def test_photorealism_loss_and_gradient_are_the_laplacian_quadratic_form():

@@ -7,7 +7,8 @@ import tensorflow as tf
 from stylecore.architectures import layer_choice
 from stylecore.config import TransferConfig
 from stylecore.extractors import load_extractor
-from stylecore.objective import SegmentTarget, StageObjective, _segment_rows, layer_rows
+from stylecore.objective import SegmentTarget, StageObjective, _segment_rows, layer_segments
+from stylecore.masks import PairDiagnostics
 from stylecore.optimise import _device_minimiser, minimise
 from stylecore.transfer import photorealism_stencil
 
@@ -42,12 +43,48 @@ def test_pairs_of_other_sizes_share_one_trace_per_stage_and_the_loop_too(example
         assert minimiser._block.experimental_get_tracing_count() == 1
 
 
+def test_pairs_of_any_segment_count_trace_each_stage_once_in_one_process(example_pair, squeezenet):
+    """Pairs of 1, 2, 3, 5 and 9 segments, one after the other (a trace per power-of-two bucket of segment
+    counts traced each stage four times over them): one objective and one optimiser trace per stage."""
+    functions, segment_counts = [], set()
+    for number in (9, 4, 1, 26, 25):
+        pair = example_pair(number, 64)
+        segment_counts.add(len(pair.diagnostics.matched) + len(pair.diagnostics.content_only))
+        for stencil in (None, photorealism_stencil(pair.content, TransferConfig())):
+            objective = objective_for(pair, squeezenet, stencil=stencil)
+            functions.append(objective.function)
+            outcome = minimise(objective, pair.content, iterations=2, tolerance=0.0)
+            assert len(outcome.history) == 2 and np.isfinite(outcome.history[-1]["style"])
+    assert segment_counts == {1, 2, 3, 5, 9}
+    assert functions[0::2] == [functions[0]] * 5 and functions[1::2] == [functions[1]] * 5
+    for function in functions[:2]:
+        minimiser = _device_minimiser(function)
+        assert [program.experimental_get_tracing_count() for program in
+                (function, minimiser._start, minimiser._block, minimiser._write_pair)] == [1, 1, 1, 1]
+
+
+def test_a_layer_without_segments_has_no_style_term(squeezenet):
+    """Masks sharing no label (the content-only policy ``content_only``): zero segments on every layer,
+    the same compiled program, a style term of 0 and a finite gradient."""
+    rng = np.random.default_rng(0)
+    content, style = rng.uniform(0.0, 1.0, (48, 64, 3)).astype(np.float32), rng.uniform(0.0, 1.0, (48, 64, 3)).astype(np.float32)
+    pairing = PairDiagnostics(None, None, matched=(), content_only=("blue",), style_only=("green",))
+    objective = StageObjective(squeezenet, layer_choice("squeezenet", None, None, None), content=content, style=style,
+                               content_labels=np.zeros((48, 64), np.uint8), style_labels=np.ones((48, 64), np.uint8),
+                               pairing=pairing, config=TransferConfig(content_only_policy="content_only"))
+    loss, gradient, terms = objective(content)
+    assert terms["style"] == 0.0 and np.isfinite(loss) and np.isfinite(gradient).all()
+    assert all(layer.target_grams.shape[0] == 0 for layer in objective.arguments[3])
+
+
 def test_segment_rows_gradient_is_the_gathers_with_overlapping_segments():
     """Three segments of a 12-position grid, overlapping at 3 and 4 (a resized mask's boundary) and
-    at 0 (a spare slot's one position): the rows are the gather's, and so is the gradient, repeats summed."""
+    at 0: the rows are the gather's, and so is the gradient, repeats summed."""
     positions = [[0, 1, 2, 3, 4], [3, 4, 5, 9], [0]]
-    segments = [SegmentTarget(tf.constant(rows, tf.int32), None, None, None) for rows in positions]
-    rows = layer_rows(segments, 12)
+    segments = [SegmentTarget(np.array(rows, np.int32), np.ones(len(rows), np.float32), tf.eye(4), 0.5)
+                for rows in positions]
+    rows = layer_segments(segments, 12, 4)
+    assert rows.bounds.numpy().tolist() == [0, 5, 9, 10] and rows.target_grams.shape == (3, 4, 4)
     assert rows.positions.numpy().tolist() == [0, 1, 2, 3, 4, 3, 4, 5, 9, 0]
     assert rows.first.numpy().tolist() == [0, 1, 2, 3, 4, 7, 10, 10, 10, 8, 10, 10]
     assert rows.repeats.numpy().tolist() == [5, 6, 9]
