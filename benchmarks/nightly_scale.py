@@ -33,6 +33,7 @@ import io
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -68,6 +69,7 @@ def _build_manifest(folder: Path) -> None:
 def _synthesize_history(folder: Path) -> None:
     """A run that rendered every row: a metadata file of ok rows with the rows' real fingerprints,
     and an image file per row (as a run of the previous version left them: no state)."""
+
     import numpy as np
     import pyarrow as pa
 
@@ -213,7 +215,7 @@ def s3(contents: int, styles: int) -> None:
 
     class Count(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            requests.append(record.getMessage())
+            requests.append(re.sub(r"\x1b\[[0-9;]*m", "", record.getMessage()))  # werkzeug colours some lines
 
     logging.getLogger("werkzeug").addHandler(Count())
     logging.getLogger("werkzeug").setLevel(logging.INFO)
@@ -227,6 +229,7 @@ def s3(contents: int, styles: int) -> None:
         local = Path(temporary)
         build(local, contents, styles)
         _upload(local, "s3://nightly")
+        _record_etags("s3://nightly/output")
         for label in ("upgrade (state built from the history)", "night 1"):
             requests.clear()
             result = run_night_s3()
@@ -250,20 +253,47 @@ def _upload(local: Path, bucket: str) -> None:
     os.environ["NIGHTLY_S3_ROOT"] = bucket
 
 
+def _record_etags(output: str) -> None:
+    """The history's rows given the ETags the store gave the uploaded images, as a run records them."""
+    import concurrent.futures
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ray_jobs.metadata import metadata_files, write_table
+    from ray_jobs.schema import METADATA_SCHEMA
+    from stylecore.storage import resolve, stat
+
+    [history] = metadata_files(output)
+    filesystem, within = resolve(history)
+    table = pq.read_table(within, filesystem=filesystem)
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        etags = list(pool.map(lambda path: stat(f"{output}/{path}").etag, table["output_path"].to_pylist()))
+    table = table.set_column(table.schema.get_field_index("output_etag"), METADATA_SCHEMA.field("output_etag"),
+                             pa.array(etags, pa.string()))
+    write_table(history, table)
+
+
 def run_night_s3() -> dict:
-    finished = subprocess.run([sys.executable, __file__, "--night-s3"], check=True, capture_output=True, text=True)
+    finished = subprocess.run([sys.executable, __file__, "--night-s3"], capture_output=True, text=True)
+    if finished.returncode:
+        raise RuntimeError(finished.stderr)
     return json.loads(finished.stdout.splitlines()[-1])
 
 
 def night_s3() -> dict:
-    from ray_jobs.job import JobOptions, run_job
+    from ray_jobs.job import JobOptions, plan_run, run_job
     from ray_jobs.manifest import read_manifest
     from stylecore.config import TransferConfig
 
     root = os.environ["NIGHTLY_S3_ROOT"]
     started, cpu_started = time.perf_counter(), time.process_time()
     manifest = read_manifest(f"{root}/manifest.parquet", data_root=f"{root}/data", config=TransferConfig())
-    summary = run_job(manifest, options=JobOptions(output=f"{root}/output"), stream=io.StringIO())
+    options = JobOptions(output=f"{root}/output")
+    planned = plan_run(manifest, options=options, stream=io.StringIO())[1]
+    if len(planned.render):
+        raise RuntimeError(f"a night without changes would render {planned.describe()}")
+    summary = run_job(manifest, options=options, stream=io.StringIO())
     return {"rows": len(manifest), "seconds": time.perf_counter() - started,
             "cpu_seconds": time.process_time() - cpu_started, "peak_mib": _peak_mib(), "input_files_opened": 0,
             "input_bytes_opened": 0, "read_bytes": 0, "rchar": 0, "to_render": summary.ok + summary.failed}
