@@ -12,7 +12,9 @@
    or not at all (in an object store the worker has already written them, :mod:`ray_jobs.outputs`),
    and its metadata row (:mod:`ray_jobs.metadata`), and print a progress line;
 5. stop the actors; compact the metadata, also when interrupted (Ctrl-C, or SIGTERM, which the
-   command line turns into the same exception).
+   command line turns into the same exception);
+6. write the run record, ``OUTPUT/metadata/summary-<run id>.json`` (:mod:`ray_jobs.run_record`):
+   counts, medians and their drift against the last run, for alerts and the report's night-over-night view.
 
 The caller connects to Ray first (``ray.init``): :func:`run_job` uses whichever cluster is
 connected, so the command line, a notebook and the tests drive it the same way.
@@ -38,6 +40,7 @@ from ray_jobs.progress import ProgressReporter, format_duration
 from ray_jobs.records import Record, error_columns
 from ray_jobs.resources import ActorPlan, NodeResources, plan_actors
 from ray_jobs.resume import done_rows, skipped_rows
+from ray_jobs.run_record import RunRecord, drift_text, record_run
 from ray_jobs.worker import RenderOutcome, RenderTask, WorkerInfo
 from stylecore.errors import StorageError
 
@@ -72,6 +75,9 @@ class JobOptions:
     """Seconds to wait for ``min_actors`` actors to be up (a busy or autoscaling cluster) before giving up."""
     row_timeout: float = 1800.0
     """Seconds one row may take; then it is an error row and its actor is replaced."""
+    alert_on_drift: float | None = None
+    """Flag the run when a median of the output metrics moved by more than this fraction against the
+    last run that rendered rows (:mod:`ray_jobs.run_record`); ``None``: record the change, flag nothing."""
     require_visible_gpu: bool = True
     """Refuse to start when an actor holds a GPU its TensorFlow cannot see. ``False`` only where GPUs
     are declared but absent on purpose (tests, fake autoscaler providers; ``RAY_JOBS_DECLARED_GPUS=1``)."""
@@ -93,6 +99,11 @@ class JobSummary:
     """Actors started in place of ones that died, ran past the row timeout or were on a node that left."""
     added_workers: int = 0
     """Actors started for nodes that joined the cluster during the run."""
+    reasons: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Why rows were rendered (``new``, ``configuration changed``, ...) to their number."""
+    record: RunRecord | None = None
+    """The run record written at the end (:mod:`ray_jobs.run_record`)."""
+    record_path: str | None = None
 
 
 def new_run_id() -> str:
@@ -143,10 +154,16 @@ def run_job(entries: Sequence[ManifestEntry], *, options: JobOptions, stream: Te
     summary = JobSummary(run_id=run_id, metadata_path=writer.path, ok=progress.done, failed=progress.failed,
                          skipped=len(done), workers=workers, seconds=time.monotonic() - started,
                          replaced_workers=pool.replaced if pool else 0, added_workers=pool.added if pool else 0)
+    record, record_path = record_run(
+        options.output, run_id=run_id, seconds=summary.seconds, reasons=summary.reasons,
+        rows={"ok": summary.ok, "error": summary.failed, "skipped": summary.skipped},
+        metadata_path=summary.metadata_path, alert_on_drift=options.alert_on_drift)
+    summary = dataclasses.replace(summary, record=record, record_path=record_path)
     replaced = f"; {summary.replaced_workers} worker(s) replaced" if summary.replaced_workers else ""
     replaced += f"; {summary.added_workers} worker(s) added for nodes that joined" if summary.added_workers else ""
     print(f"finished in {format_duration(summary.seconds)}: {summary.ok} ok, {summary.failed} failed, "
           f"{summary.skipped} skipped{replaced}; metadata {summary.metadata_path}", file=stream, flush=True)
+    print(f"{drift_text(record)}; run record {record_path}", file=stream, flush=True)
     return summary
 
 
@@ -180,8 +197,9 @@ def _job_extractor(entries: Sequence[ManifestEntry]) -> tuple[str, int]:
 
 
 def store_image(outcome: RenderOutcome, *, output: str) -> Record:
-    """Write an ok outcome's image to ``OUTPUT/images/<id>.png`` and its automatic masks, if any, to
-    ``OUTPUT/masks/<id>-content.png`` and ``-style.png`` (whole or not at all); its complete record.
+    """Write an ok outcome's image to ``OUTPUT/images/<id>.png``, its preview to ``OUTPUT/previews/<id>.jpg``
+    and its automatic masks, if any, to ``OUTPUT/masks/<id>-content.png`` and ``-style.png`` (whole
+    or not at all); its complete record.
 
     An outcome without PNG bytes is complete already (an error, or an image its worker wrote).
     A write that fails (a full disk, no permission, a store that refuses) turns the row into an error row.
@@ -189,6 +207,7 @@ def store_image(outcome: RenderOutcome, *, output: str) -> Record:
     if outcome.png is None:
         return outcome.record
     try:
-        return {**outcome.record, **write_image(output, outcome.record["id"], outcome.png, outcome.masks)}
+        return {**outcome.record, **write_image(output, outcome.record["id"], outcome.png, outcome.masks,
+                                                outcome.preview)}
     except (OSError, StorageError) as error:
         return {**outcome.record, **error_columns(error)}
