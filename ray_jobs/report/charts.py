@@ -4,8 +4,8 @@
   rendered, skipped and failed, the median of each output metric (a run whose median drifted past
   the threshold marked in red; a run that rendered nothing leaves a gap), and its time.
 - ``charts/histograms.png``: each output metric over the run's rendered rows (the latest row per
-  id), with the medians of the output, the content photo and the colour transfer as lines: where
-  the bulk of the rows lies against the two references, and its tails.
+  id), over the middle 99 % of them, with the medians of the output, the content photo and the
+  colour transfer as lines: where the bulk of the rows lies against the two references.
 
 matplotlib's object API (:class:`matplotlib.figure.Figure` with its Agg canvas), not ``pyplot``:
 no global figure state and no display backend, so it draws the same under cron, in a container
@@ -23,7 +23,8 @@ from matplotlib.ticker import MaxNLocator
 
 from ray_jobs.report.history import History
 from ray_jobs.run_record import RunRecord
-from ray_jobs.run_summary import METRIC_LABELS, RENDERED_STATUSES, SUBJECTS, Summary, float_column, status_is
+from ray_jobs.run_summary import (METRIC_LABELS, RENDERED_STATUSES, SUBJECTS, Summary, float_column, format_value,
+                                  status_is)
 from ray_jobs.schema import metric_column
 from stylecore.atomic import atomic_path
 from stylecore.metrics import BETTER, METRIC_NAMES
@@ -92,17 +93,33 @@ def histograms_chart(table: pa.Table, summary: Summary, report_dir: Path) -> str
         return None
     figure = Figure(figsize=(13, 3.6), dpi=DPI, layout="constrained")
     for axis, (metric, column) in zip(figure.subplots(1, len(METRIC_NAMES)), values.items(), strict=True):
-        axis.hist(column, bins=min(HISTOGRAM_BINS, max(column.size, 1)), color="#85c1e9", edgecolor="#2e86c1")
-        for subject, style in zip(SUBJECTS, ("-", "--", ":"), strict=True):
-            median = summary.metrics[(subject, metric)].median
-            if np.isfinite(median):
-                axis.axvline(median, color="black", linestyle=style, label=f"median, {SUBJECTS[subject]}")
-        axis.set_title(f"{METRIC_LABELS[metric]} ({BETTER[metric]} better)", fontsize=10)
-        axis.set_xlabel(f"output, {column.size} rows")
-        axis.yaxis.set_major_locator(MaxNLocator(integer=True))
-        axis.legend(fontsize=7)
+        _histogram(axis, column, metric, summary)
     figure.axes[0].set_ylabel("rows")
     return _save(figure, report_dir, HISTOGRAMS_CHART)
+
+
+def _histogram(axis, column: np.ndarray, metric: str, summary: Summary) -> None:
+    """One metric's histogram over the middle 99 % of its rows (a few outliers would squeeze the rest
+    into one bin), the three medians as lines, each valued in the legend, since a reference's median
+    may lie off the axis."""
+    if column.size == 0:
+        axis.set_title(f"{METRIC_LABELS[metric]}: no rows", fontsize=10)
+        return
+    low, high = np.percentile(column, [0.5, 99.5])
+    padding = (high - low) * 0.05 or abs(high) * 0.05 or 1.0
+    shown = (low - padding, high + padding)
+    outside = int(np.sum((column < shown[0]) | (column > shown[1])))
+    axis.hist(column, bins=min(HISTOGRAM_BINS, column.size), range=shown, color="#85c1e9", edgecolor="#2e86c1")
+    for subject, style in zip(SUBJECTS, ("-", "--", ":"), strict=True):
+        median = summary.metrics[(subject, metric)].median
+        if np.isfinite(median):
+            axis.axvline(median, color="black", linestyle=style,
+                         label=f"median, {SUBJECTS[subject]}: {format_value(median)}")
+    axis.set_xlim(shown)
+    axis.set_title(f"{METRIC_LABELS[metric]} ({BETTER[metric]} better)", fontsize=10)
+    axis.set_xlabel(f"output, {column.size} rows" + (f" ({outside} off the axis)" if outside else ""))
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.legend(fontsize=7)
 
 
 def _save(figure: Figure, report_dir: Path, relative: str) -> str:
