@@ -13,7 +13,7 @@
    and its metadata row (:mod:`ray_jobs.metadata`), and print a progress line;
 5. stop the actors; compact the metadata, also when interrupted (Ctrl-C, or SIGTERM, which the
    command line turns into the same exception);
-6. write the run record, ``OUTPUT/metadata/summary-<run id>.json`` (:mod:`ray_jobs.run_record`):
+6. write the run record, ``OUTPUT/metadata/_summary-<run id>.json`` (:mod:`ray_jobs.run_record`):
    counts, medians and their drift against the last run, for alerts and the report's night-over-night view.
 
 The caller connects to Ray first (``ray.init``): :func:`run_job` uses whichever cluster is

@@ -59,7 +59,7 @@ folder in use by a live run, workers cannot start, no actor up within --start-ti
 130 interrupted by Ctrl-C, 143 by SIGTERM (`ray job stop`): the rows finished so far are in the
 metadata and the actors are stopped; rerun the same command to render the rest.
 
-Every run that reaches its rows ends by writing its run record, metadata/summary-<run id>.json:
+Every run that reaches its rows ends by writing its run record, metadata/_summary-<run id>.json:
 its counts by status and by reason rendered, seconds, the medians of the output metrics over the
 rows it rendered and their change against the last run that rendered rows (ray_jobs/README.md).
 

@@ -1,4 +1,4 @@
-"""The run record: one small JSON file per run, ``OUTPUT/metadata/summary-<run id>.json``.
+"""The run record: one small JSON file per run, ``OUTPUT/metadata/_summary-<run id>.json``.
 
 What an operator alerts on and charts, night after night, without reading a row of Parquet: the
 run's id, start and end, its rows by status and by the reason each was rendered, its seconds, the
@@ -7,7 +7,10 @@ and the drift of those medians against the last run that rendered rows. Its sche
 ``ray_jobs/run_record.schema.json`` (JSON Schema 2020-12), tabled in ``ray_jobs/README.md``;
 :data:`RECORD_VERSION` changes when a field's meaning does.
 
-Written once, at the end of a run that reached its rows (:func:`ray_jobs.job.run_job`), whole or
+The name starts with an underscore so that the readers of the metadata folder as one Parquet
+dataset (``pyarrow.dataset.dataset("OUTPUT/metadata")``, ``pandas.read_parquet``, Spark) pass it
+over, as they pass over ``_SUCCESS`` and ``_common_metadata``; DuckDB's ``*.parquet`` glob never
+matched it. Written once, at the end of a run that reached its rows (:func:`ray_jobs.job.run_job`), whole or
 not at all (:func:`stylecore.storage.write_bytes`), so also under ``s3://``. A run refused before
 any row ran (exit status 2) writes none; nor does an interrupted one, whose finished rows are in
 the metadata and counted by the next run's record as skipped.
@@ -46,7 +49,7 @@ from stylecore.metrics import METRIC_NAMES
 from stylecore.storage import join, list_files, read_bytes, resolve, write_bytes
 
 RECORD_VERSION = 1
-RECORD_GLOB = "summary-*.json"
+RECORD_GLOB = "_summary-*.json"
 SCHEMA_FILE = Path(__file__).with_name("run_record.schema.json")
 """The record's JSON Schema, the documentation the tests validate every record against."""
 
@@ -118,7 +121,7 @@ def record_run(output: str, *, run_id: str, seconds: float, rows: dict[str, int]
 
 def record_file(output: str, run_id: str) -> str:
     """Where run ``run_id``'s record goes: beside its metadata file."""
-    return join(metadata_folder(output), f"summary-{run_id}.json")
+    return join(metadata_folder(output), f"_summary-{run_id}.json")
 
 
 def read_records(output: str) -> tuple[list[RunRecord], list[tuple[str, str]]]:

@@ -1,6 +1,6 @@
 """Night over night: every run of an output from its run records, never from its rows.
 
-Each run that reached its rows left ``OUTPUT/metadata/summary-<run id>.json``
+Each run that reached its rows left ``OUTPUT/metadata/_summary-<run id>.json``
 (:mod:`ray_jobs.run_record`), a few hundred bytes; a year of nightly runs is 365 small reads, however
 many rows each run had. The report charts them (:mod:`ray_jobs.report.charts`) and tables the
 latest :data:`RUNS_LISTED`, flagging a run whose medians drifted past the threshold against the

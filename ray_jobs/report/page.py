@@ -172,7 +172,7 @@ def _runs(content: PageContent) -> str:
     unreadable = "".join(f"<p>Unreadable run record {html.escape(path)}: {html.escape(reason)}</p>"
                          for path, reason in history.unreadable)
     if not history.records:
-        return ("<p>No run records (<code>metadata/summary-*.json</code>): runs write one when they end, "
+        return ("<p>No run records (<code>metadata/_summary-*.json</code>): runs write one when they end, "
                 f"from this version on.</p>{unreadable}")
     listed = (f"the latest {RUNS_LISTED}, newest first" if len(history.records) > RUNS_LISTED else "newest first")
     return (f"{drift_notice(history)}{_chart(content.charts['runs'], 'runs night over night')}"

@@ -311,7 +311,7 @@ def test_a_run_without_records_says_so_and_draws_no_runs_chart(report):
 def test_records_round_trip_through_json(tmp_path):
     records = write_nights(tmp_path, None)
     assert records[3].drift == Drift("20261203T020000Z-000003", records[3].drift.change, None, [])
-    assert RunRecord.from_json(json.loads((tmp_path / "metadata" / f"summary-{records[3].run_id}.json").read_text())) \
+    assert RunRecord.from_json(json.loads((tmp_path / "metadata" / f"_summary-{records[3].run_id}.json").read_text())) \
         == records[3]
 
 

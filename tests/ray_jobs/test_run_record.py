@@ -19,6 +19,8 @@ from pathlib import Path
 
 import jsonschema
 import numpy as np
+import pandas
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 import ray
@@ -128,6 +130,13 @@ def test_each_rendered_row_has_a_preview_of_its_very_image(nights):
             assert preview.info["comment"] == row["output_sha256"].encode()
             assert preview.size == image.size and max(image.size) == 96  # within the box: never scaled up
             assert np.abs(np.asarray(preview, int) - np.asarray(image.convert("RGB"), int)).mean() < 3
+
+
+def test_the_metadata_folder_still_reads_as_one_parquet_dataset(nights):
+    metadata = Path(nights["first"][0].metadata_path).parent
+    assert len(list(metadata.glob("_summary-*.json"))) == len(nights)
+    assert ds.dataset(metadata, format="parquet").count_rows() == 4 * len(nights)
+    assert len(pandas.read_parquet(metadata)) == 4 * len(nights)
 
 
 def test_records_read_back_oldest_first(nights):
