@@ -104,6 +104,7 @@ class JobSummary:
     record: RunRecord | None = None
     """The run record written at the end (:mod:`ray_jobs.run_record`)."""
     record_path: str | None = None
+    """Where the run record is, ``OUTPUT/metadata/_summary-<run id>.json``."""
 
 
 def new_run_id() -> str:
