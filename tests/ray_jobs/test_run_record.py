@@ -129,7 +129,8 @@ def test_each_rendered_row_has_a_preview_of_its_very_image(nights):
                 Image.open(output / row["output_path"]) as image:
             assert preview.info["comment"] == row["output_sha256"].encode()
             assert preview.size == image.size and max(image.size) == 96  # within the box: never scaled up
-            assert np.abs(np.asarray(preview, int) - np.asarray(image.convert("RGB"), int)).mean() < 3
+            # JPEG at quality 90 of a 96 px result (the worse night starts from noise): a few levels off
+            assert np.abs(np.asarray(preview, int) - np.asarray(image.convert("RGB"), int)).mean() < 8
 
 
 def test_the_metadata_folder_still_reads_as_one_parquet_dataset(nights):
