@@ -110,10 +110,10 @@ def record_run(output: str, *, run_id: str, seconds: float, rows: dict[str, int]
     """Make the record of the run that just ended (its own metadata file read for the medians, the
     output's ids and statuses for its state, the earlier records for the drift), write it; it and its location."""
     finished_at = datetime.datetime.now(datetime.timezone.utc)
+    started_at = finished_at - datetime.timedelta(seconds=seconds)
     medians, rendered = run_medians(metadata_path)
     earlier = [record for record in read_records(output)[0] if record.run_id < run_id]
-    record = RunRecord(run_id=run_id, started_at=finished_at - datetime.timedelta(seconds=seconds),
-                       finished_at=finished_at, seconds=seconds, rows=rows, reasons=dict(reasons), medians=medians,
+    record = RunRecord(run_id=run_id, started_at=_milliseconds(started_at), finished_at=_milliseconds(finished_at), seconds=seconds, rows=rows, reasons=dict(reasons), medians=medians,
                        rendered_with_metrics=rendered, output=output_state(output),
                        drift=drift(medians, earlier, alert_on_drift))
     return record, write_record(output, record)
@@ -196,6 +196,11 @@ def output_state(output: str) -> dict[str, int]:
 def _timestamp(moment: datetime.datetime) -> str:
     """ISO 8601 in UTC with a ``Z``, to the millisecond: ``2026-12-07T02:00:00.123Z``."""
     return moment.astimezone(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _milliseconds(moment: datetime.datetime) -> datetime.datetime:
+    """``moment`` to the millisecond, as the file holds it, so a record equals itself read back."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def _parse_timestamp(text: str) -> datetime.datetime:
