@@ -14,6 +14,7 @@ import dataclasses
 import io
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -173,3 +174,11 @@ def test_drift_compares_with_the_latest_run_that_has_medians_and_flags_either_di
     assert drift({"ssim": 0.8}, [], 0.05).change == dict.fromkeys(METRIC_NAMES)
     assert relative_change(1.0, 0.0) is None and relative_change(None, 1.0) is None
     assert relative_change(0.9, 1.0) == pytest.approx(-0.1)
+
+
+def test_the_readme_tables_every_field_of_the_schema():
+    readme = (Path(__file__).resolve().parents[2] / "ray_jobs" / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Run records", 1)[1].split("\n## ", 1)[0]
+    tabled = {name for row in section.splitlines() if row.startswith("| `")
+              for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+    assert tabled == set(SCHEMA["properties"]) == set(SCHEMA["required"])
