@@ -16,9 +16,10 @@ Read the modules in the order a row travels through them:
 - :mod:`ray_jobs.metadata`: the Parquet files under ``OUTPUT/metadata/``;
 - :mod:`ray_jobs.progress`: the console lines with done, failed, total and time left;
 - :mod:`ray_jobs.job`: one run from rows to images and metadata;
+- :mod:`ray_jobs.run_record`: the run in one JSON record (counts, medians, drift), for alerts and trends;
 - :mod:`ray_jobs.render`: the command line (``python -m ray_jobs.render``);
 - :mod:`ray_jobs.run_summary`, :mod:`ray_jobs.report`: a run read back, summarised, and shown as
-  an HTML page and a contact sheet (``python -m ray_jobs.report``).
+  an HTML page with charts and a contact sheet (``python -m ray_jobs.report``).
 
 The driver (manifest, listings, state, plan, metadata) never imports TensorFlow: only the
 actors do (:mod:`ray_jobs.devices`), which keeps the driver's memory and start-up small.

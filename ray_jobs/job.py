@@ -14,7 +14,9 @@
    and its metadata row (:mod:`ray_jobs.metadata`), and print a progress line;
 5. stop the actors; compact the metadata, with the count of skipped rows and the reasons in the
    run file's Parquet metadata; fold the run into the state; also when interrupted (Ctrl-C, or
-   SIGTERM, which the command line turns into the same exception).
+   SIGTERM, which the command line turns into the same exception);
+6. write the run record, ``OUTPUT/metadata/_summary-<run id>.json`` (:mod:`ray_jobs.run_record`):
+   counts, medians and their drift against the last run, for alerts and the report's night-over-night view.
 
 The caller connects to Ray first (``ray.init``): :func:`run_job` uses whichever cluster is
 connected, so the command line, a notebook and the tests drive it the same way.
@@ -32,6 +34,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from ray_jobs.errors import one_line
@@ -43,7 +46,9 @@ from ray_jobs.pool import PoolOptions, WorkerPool, describe_starts, live_nodes
 from ray_jobs.progress import ProgressReporter, format_duration
 from ray_jobs.records import Record, error_columns
 from ray_jobs.resources import ActorPlan, NodeResources, plan_actors
-from ray_jobs.state import HISTORY_COLUMNS, OutputState, fold, load_state, merged_files, with_image_identities, write_state
+from ray_jobs.run_record import RunRecord, drift_text, record_run
+from ray_jobs.state import (HISTORY_COLUMNS, OutputState, fold, load_state, merged_files, state_counts,
+                            with_image_identities, write_state)
 from ray_jobs.worker import RenderOutcome, RenderTask, WorkerInfo
 from stylecore.errors import StorageError
 
@@ -82,6 +87,9 @@ class JobOptions:
     """Seconds to wait for ``min_actors`` actors to be up (a busy or autoscaling cluster) before giving up."""
     row_timeout: float = 1800.0
     """Seconds one row may take; then it is an error row and its actor is replaced."""
+    alert_on_drift: float | None = None
+    """Flag the run when a median of the output metrics moved by more than this fraction against the
+    last run that rendered rows (:mod:`ray_jobs.run_record`); ``None``: record the change, flag nothing."""
     require_visible_gpu: bool = True
     """Refuse to start when an actor holds a GPU its TensorFlow cannot see. ``False`` only where GPUs
     are declared but absent on purpose (tests, fake autoscaler providers; ``RAY_JOBS_DECLARED_GPUS=1``)."""
@@ -106,6 +114,10 @@ class JobSummary:
     """Actors started in place of ones that died, ran past the row timeout or were on a node that left."""
     added_workers: int = 0
     """Actors started for nodes that joined the cluster during the run."""
+    record: RunRecord | None = None
+    """The run record written at the end (:mod:`ray_jobs.run_record`)."""
+    record_path: str | None = None
+    """Where the run record is, ``OUTPUT/metadata/_summary-<run id>.json``."""
 
 
 def new_run_id() -> str:
@@ -147,17 +159,24 @@ def run_job(manifest: Manifest | Sequence[ManifestEntry], *, options: JobOptions
             if pool:
                 pool.stop()
             writer.close(run_facts={"skipped": plan.skipped, "reasons": plan.counts()})
-            save_run_state(options.output, state, plan, writer.path, stream=stream)
+            state_rows = save_run_state(options.output, state, plan, writer.path, stream=stream)
     summary = JobSummary(run_id=run_id, metadata_path=writer.path, ok=progress.done, failed=progress.failed,
                          skipped=plan.skipped, reasons=plan.counts(), workers=workers,
                          seconds=time.monotonic() - started,
                          replaced_workers=pool.replaced if pool else 0, added_workers=pool.added if pool else 0)
+    record, record_path = record_run(
+        options.output, run_id=run_id, seconds=summary.seconds, reasons=summary.reasons,
+        rows={"ok": summary.ok, "error": summary.failed, "skipped": summary.skipped},
+        metadata_path=summary.metadata_path, output_state=state_counts(state_rows),
+        alert_on_drift=options.alert_on_drift)
+    summary = dataclasses.replace(summary, record=record, record_path=record_path)
     replaced = f"; {summary.replaced_workers} worker(s) replaced" if summary.replaced_workers else ""
     replaced += f"; {summary.added_workers} worker(s) added for nodes that joined" if summary.added_workers else ""
     print(f"finished in {format_duration(summary.seconds)}: {summary.ok} ok, {summary.failed} failed, "
           f"{summary.skipped} skipped{replaced}; metadata {summary.metadata_path}", file=stream, flush=True)
     if workers:
         print(describe_starts(workers), file=stream, flush=True)
+    print(f"{drift_text(record)}; run record {record_path}", file=stream, flush=True)
     return summary
 
 
@@ -185,13 +204,14 @@ def plan_text(plan: Plan) -> str:
     return text
 
 
-def save_run_state(output: str, state: OutputState, plan: Plan, run_file: str, *, stream: TextIO) -> None:
+def save_run_state(output: str, state: OutputState, plan: Plan, run_file: str, *, stream: TextIO) -> pa.Table:
     """Fold this run's rows and what the plan found into the output's state and write it, when any
-    of it changed; a state that cannot be written is a warning, as the next run folds the run in."""
+    of it changed; a state that cannot be written is a warning, as the next run folds the run in.
+    The state's rows after the run."""
     run_rows, unreadable = read_files([run_file], HISTORY_COLUMNS)
     if not (state.changed or run_rows.num_rows or plan.image_identities.num_rows or plan.hashed_files) \
             or unreadable:
-        return
+        return state.rows
     rows = fold(with_image_identities(state.rows, plan.image_identities), run_rows)
     files = merged_files(state.files, plan.files.filter(pc.is_valid(plan.files["sha256"])))
     try:
@@ -200,6 +220,7 @@ def save_run_state(output: str, state: OutputState, plan: Plan, run_file: str, *
     except (OSError, StorageError) as error:
         print(f"warning: the state of {output} could not be written ({one_line(error)}); the next run "
               "rebuilds it from the run history", file=stream)
+    return rows
 
 
 def _start_pool(tasks: Sequence[RenderTask], *, extractor: str, seed: int, options: JobOptions,
@@ -236,8 +257,9 @@ def _job_extractor(manifest: Manifest) -> tuple[str, int]:
 
 
 def store_image(outcome: RenderOutcome, *, output: str) -> Record:
-    """Write an ok outcome's image to ``OUTPUT/images/<id>.png`` and its automatic masks, if any, to
-    ``OUTPUT/masks/<id>-content.png`` and ``-style.png`` (whole or not at all); its complete record.
+    """Write an ok outcome's image to ``OUTPUT/images/<id>.png``, its preview to ``OUTPUT/previews/<id>.jpg``
+    and its automatic masks, if any, to ``OUTPUT/masks/<id>-content.png`` and ``-style.png`` (whole
+    or not at all); its complete record.
 
     An outcome without PNG bytes is complete already (an error, or an image its worker wrote).
     A write that fails (a full disk, no permission, a store that refuses) turns the row into an error row.
@@ -245,6 +267,7 @@ def store_image(outcome: RenderOutcome, *, output: str) -> Record:
     if outcome.png is None:
         return outcome.record
     try:
-        return {**outcome.record, **write_image(output, outcome.record["id"], outcome.png, outcome.masks)}
+        return {**outcome.record, **write_image(output, outcome.record["id"], outcome.png, outcome.masks,
+                                                outcome.preview)}
     except (OSError, StorageError) as error:
         return {**outcome.record, **error_columns(error)}

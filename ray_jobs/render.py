@@ -17,7 +17,7 @@ import ray
 
 from ray_jobs.devices import DECLARED_GPUS_VARIABLE
 from ray_jobs.errors import JobError, ManifestError
-from ray_jobs.job import JobOptions, plan_run, plan_text, run_job
+from ray_jobs.job import JobOptions, JobSummary, plan_run, plan_text, run_job
 from ray_jobs.manifest import Manifest, read_manifest
 from ray_jobs.plan import plan_file_format, write_plan
 from ray_jobs.resources import DEFAULT_CPUS_PER_ACTOR
@@ -59,8 +59,13 @@ EPILOG = """\
 exit status: 0 every row ok or skipped; 1 some rows failed (see their error_message);
 2 the job was refused or stopped (bad manifest, bad option, manifest or output unreachable, output
 folder in use by a live run, workers cannot start, no actor up within --start-timeout, a metadata file cannot be written);
+3 no row failed but --alert-on-drift flagged the medians (see the run record);
 130 interrupted by Ctrl-C, 143 by SIGTERM (`ray job stop`): the rows finished so far are in the
 metadata and the actors are stopped; rerun the same command to render the rest.
+
+Every run that reaches its rows ends by writing its run record, metadata/_summary-<run id>.json:
+its counts by status and by reason rendered, seconds, the medians of the output metrics over the
+rows it rendered and their change against the last run that rendered rows (ray_jobs/README.md).
 
 A row whose worker process or node died is rendered again on a live worker, up to --max-retries
 times; a row that fails by itself (bad input, NaN) is not retried.
@@ -125,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--row-timeout", type=float, default=defaults.row_timeout, metavar="SECONDS",
                         help="a row running longer becomes an error row and its actor is replaced "
                              f"(default: {defaults.row_timeout:g})")
+    parser.add_argument("--alert-on-drift", type=float, metavar="FRACTION",
+                        help="flag the run (in its record, on the console, and with exit status 3 when no row "
+                             "failed) when a median of the output metrics moved by more than FRACTION, e.g. 0.05 "
+                             "for 5 %%, in either direction, against the last run that rendered rows")
     parser.add_argument("--limit", type=int, metavar="N", help="render only the manifest's first N rows")
     parser.add_argument("--force", action="store_true", help="redo every row, even those already done")
     parser.add_argument("--plan", action="store_true",
@@ -161,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              force=arguments.force, rehash=arguments.rehash, rebuild_state=arguments.rebuild_state,
                              weights=arguments.weights, max_retries=arguments.max_retries,
                              start_timeout=arguments.start_timeout, row_timeout=arguments.row_timeout,
-                             require_visible_gpu=os.environ.get(DECLARED_GPUS_VARIABLE) != "1")
+                             alert_on_drift=arguments.alert_on_drift, require_visible_gpu=os.environ.get(DECLARED_GPUS_VARIABLE) != "1")
         _check_limits(options, arguments)
         if arguments.plan or arguments.plan_output:
             return _plan(entries, options, arguments.plan_output)
@@ -178,7 +187,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + (signal.SIGTERM if _TERMINATED else signal.SIGINT)
     finally:
         ray.shutdown()
-    return 1 if summary.failed else 0
+    return exit_status(summary)
+
+
+def exit_status(summary: JobSummary) -> int:
+    """0 every row ok or skipped, 1 some rows failed, 3 none failed but the medians drifted (the epilog)."""
+    if summary.failed:
+        return 1
+    return 3 if summary.record is not None and summary.record.drifted else 0
 
 
 _TERMINATED: list[int] = []
@@ -200,6 +216,8 @@ def _check_limits(options: JobOptions, arguments: argparse.Namespace) -> None:
         raise ValueError("--max-retries must not be negative.")
     if options.start_timeout <= 0 or options.row_timeout <= 0:
         raise ValueError("--start-timeout and --row-timeout must be positive.")
+    if options.alert_on_drift is not None and not options.alert_on_drift > 0:
+        raise ValueError("--alert-on-drift must be a positive fraction, e.g. 0.05 for 5 %.")
 
 
 def _plan(manifest: Manifest, options: JobOptions, plan_output: str | None) -> int:

@@ -28,6 +28,7 @@ SUBJECTS = {"output": "output", "content": "content photo", "reference": "colour
 """Column prefix of each measured image, and how the report names it."""
 METRIC_LABELS = {"style_distance": "style distance (ΔE*ab)", "ssim": "SSIM",
                  "photorealism_energy": "photorealism energy"}
+SHORT_METRIC_LABELS = {"style_distance": "style distance", "ssim": "SSIM", "photorealism_energy": "energy"}
 RENDERED_STATUSES = ("ok", "skipped")
 """Rows whose image exists: rendered by this run (``ok``) or an earlier one (``skipped``)."""
 

@@ -209,6 +209,14 @@ def merged_files(cached: pa.Table, seen: pa.Table) -> pa.Table:
     return pa.concat_tables([kept, seen.select(FILES_SCHEMA.names).cast(FILES_SCHEMA)])
 
 
+def state_counts(rows: pa.Table) -> dict[str, int]:
+    """The output's ids counted from its state ``rows``: ``rows``, ``ok`` (an image is there from its
+    latest attempt) and ``error`` (its latest attempt failed)."""
+    statuses = dict(zip(*(column.to_pylist() for column in pc.value_counts(rows["status"]).flatten()), strict=True)) \
+        if rows.num_rows else {}
+    return {"rows": rows.num_rows, "ok": statuses.get("ok", 0), "error": statuses.get("error", 0)}
+
+
 def write_state(output: str, state: OutputState) -> None:
     """Replace the state files of ``output`` with ``state``, each whole or not at all (module docstring).
 

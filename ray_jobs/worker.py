@@ -63,9 +63,9 @@ import ray
 
 from ray_jobs.devices import DECLARED_GPU_DEVICE, DeviceInfo, configure_tensorflow
 from ray_jobs.errors import one_line
-from ray_jobs.fingerprint import RANDOM_WEIGHTS, Fingerprint, loaded_weights_identity
+from ray_jobs.fingerprint import RANDOM_WEIGHTS, Fingerprint, bytes_sha256, loaded_weights_identity
 from ray_jobs.manifest import ManifestEntry
-from ray_jobs.outputs import write_image
+from ray_jobs.outputs import encode_preview, write_image
 from ray_jobs.records import (Record, empty_record, error_columns, identity_columns, metric_columns, now,
                               result_columns, worker_columns)
 from stylecore.errors import StyleCoreError
@@ -100,6 +100,8 @@ class RenderOutcome:
     png: bytes | None
     masks: dict[str, bytes] = dataclasses.field(default_factory=dict)
     """Automatic label maps as colour-coded PNGs, ``{"content": ..., "style": ...}``; empty for hand masks."""
+    preview: bytes | None = None
+    """The image's preview JPEG (:func:`ray_jobs.outputs.encode_preview`), with ``png``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,7 +179,7 @@ class TransferWorker:
         started_at, clock = now(), time.perf_counter()
         entry = task.entry
         record = {**empty_record(), **identity_columns(entry, task.fingerprint, run_id=task.run_id)}
-        png, masks, waited = None, {}, 0.0
+        png, masks, preview, waited = None, {}, None, 0.0
         try:
             extractor = self._extractor(entry.config.extractor, task.weights, entry.config.seed)
             held = loaded_weights_identity(extractor.weights_sha256)
@@ -188,12 +190,13 @@ class TransferWorker:
             result, waited = self._transfer(entry, extractor)
             columns = {**result_columns(result), **metric_columns(result)}
             encoded = encode_image(result.output, "PNG", result.content_metadata)
+            preview = encode_preview(result.output, bytes_sha256(encoded))
             automatic = {side: encode_image(label_map_to_rgb(getattr(result, f"{side}_labels")), "PNG")
                          for side in ("content", "style")} if result.diagnostics.automatic else {}
             if task.image_output is None:
                 png, masks = encoded, automatic
             else:
-                columns.update(write_image(task.image_output, entry.id, encoded, automatic))
+                columns.update(write_image(task.image_output, entry.id, encoded, automatic, preview))
             record.update(columns)
         except Exception as error:  # every failure of a row, foreseen or not, becomes its error record
             record.update(error_columns(error))
@@ -202,7 +205,7 @@ class TransferWorker:
         record.update(worker_columns(self._device, worker=self._worker, started_at=started_at,
                                      finished_at=now(), seconds=time.perf_counter() - clock,
                                      wait_seconds=waited, attempts=task.attempt))
-        return RenderOutcome(record=record, png=png, masks=masks)
+        return RenderOutcome(record=record, png=png, masks=masks, preview=preview if png is not None else None)
 
     def _transfer(self, entry: ManifestEntry, extractor: FeatureExtractor) -> tuple[TransferResult, float]:
         """The row's transfer in its three phases, the optimisation alone holding the device (module

@@ -169,6 +169,11 @@ def test_the_readme_has_commands_of_each_kind() -> None:
 
 @pytest.mark.parametrize("command", COMMANDS, ids=str)
 def test_command_options_are_in_its_help(command: Command) -> None:
+    check_options(command)
+
+
+def check_options(command: Command) -> None:
+    """Every long option of ``command`` is in its program's help, with a value among the choices listed."""
     argv = help_command(command)
     if argv is None:
         check_make_command(command)

@@ -1,4 +1,5 @@
-"""``python -m ray_jobs.report RUN [--output DIR] [--top N] [--sample N] [--full-table-below N] [--seed N]``."""
+"""``python -m ray_jobs.report RUN [--output DIR] [--top N] [--sample N] [--full-table-below N] [--seed N]
+[--alert-on-drift FRACTION]``."""
 
 from __future__ import annotations
 
@@ -28,11 +29,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"(default {defaults.full_table_below})")
     parser.add_argument("--seed", type=int, default=defaults.seed,
                         help=f"chooses the sample; the same seed shows the same rows (default {defaults.seed})")
+    parser.add_argument("--alert-on-drift", type=float, metavar="FRACTION",
+                        help="flag each run whose median of an output metric moved by more than FRACTION (0.05: "
+                             "5 %%) against the previous run with medians, recomputed from the run records "
+                             "(default: the threshold each run's job was given)")
     arguments = parser.parse_args(argv)
+    if arguments.alert_on_drift is not None and not arguments.alert_on_drift > 0:
+        parser.error("--alert-on-drift must be a positive fraction, e.g. 0.05 for 5 %")
     options = ReportOptions(top=arguments.top, sample=arguments.sample,
                             full_table_below=arguments.full_table_below, seed=arguments.seed)
     try:
-        page = build_report(arguments.run_dir, output=arguments.output, options=options)
+        page = build_report(arguments.run_dir, output=arguments.output, options=options,
+                            alert_on_drift=arguments.alert_on_drift)
     except (FileNotFoundError, StorageError, ValueError) as error:
         print(f"error: {error}")
         return 1

@@ -5,9 +5,11 @@ message pattern, the message with its paths and numbers replaced by ``…`` (``i
 /data/c1.png`` and ``…/c2.png`` are one problem), each with its count and a few example ids.
 
 Medians: per style photo (``style_path``) and per configuration (``config_hash``), the output
-metrics' medians over the group's rendered rows, for the :data:`GROUPS_SHOWN` largest groups. A
-configuration is named by the fields in which the configurations shown differ (``init=noise``),
-since a hash says nothing to a reader.
+metrics' medians over the group's rendered rows, for the :data:`GROUPS_SHOWN` largest groups of
+more than one row, in natural order of their names (``tar2`` before ``tar10``). A group of one row
+is that row, already on the page with its own metrics: 60 pairs with 60 style photos make no
+table. A configuration is named by the fields in which the configurations shown differ
+(``init=noise``), since a hash says nothing to a reader.
 
 Notes: the values of :data:`NOTE_COLUMNS` (the fallbacks a row took, which masks were found
 automatically), counted over the run.
@@ -55,6 +57,18 @@ class ErrorGroup:
 
 
 @dataclasses.dataclass(frozen=True)
+class GroupTable:
+    """The groups a table shows and those it leaves out."""
+
+    groups: list[GroupMedians]
+    """Groups of more than one row, the :data:`GROUPS_SHOWN` largest, in natural order of label."""
+    single: int
+    """Groups of one row, not shown."""
+    left_out: int
+    """Groups of more than one row beyond the :data:`GROUPS_SHOWN` largest."""
+
+
+@dataclasses.dataclass(frozen=True)
 class GroupMedians:
     """One group of rows and its medians."""
 
@@ -91,23 +105,30 @@ def error_groups(errors: pa.Table) -> list[ErrorGroup]:
             for (error_type, pattern), members in ordered]
 
 
-def group_medians(table: pa.Table, column: str, labels: Callable[[pa.Table], list[str]]
-                  ) -> tuple[list[GroupMedians], int]:
-    """Medians of the :data:`GROUPS_SHOWN` largest groups of equal ``column`` (largest first, then by
-    key) and the number of groups left out; ``labels`` names the groups from their first rows."""
+def group_medians(table: pa.Table, column: str, labels: Callable[[pa.Table], list[str]]) -> GroupTable:
+    """Medians of the :data:`GROUPS_SHOWN` largest groups of more than one row of equal ``column``
+    (module docstring); ``labels`` names the groups from their first rows."""
     keys = np.array(["" if key is None else key for key in table[column].to_pylist()], dtype=object)
     codes, first, inverse, sizes = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
-    largest = sorted(range(len(codes)), key=lambda code: (-sizes[code], codes[code]))[:GROUPS_SHOWN]
+    several = [code for code in range(len(codes)) if sizes[code] > 1]
+    largest = sorted(several, key=lambda code: (-sizes[code], codes[code]))[:GROUPS_SHOWN]
     rendered, failed = status_is(table, RENDERED_STATUSES), status_is(table, ("error",))
     values = {metric: float_column(table, metric_column("output", metric)) for metric in METRIC_NAMES}
     values["seconds"] = work_seconds(table)
     groups = []
-    for code, label in zip(largest, labels(table.take(first[largest])), strict=True):
+    for code, label in zip(largest, labels(table.take(first[largest])) if largest else [], strict=True):
         members = inverse == code
         groups.append(GroupMedians(label, codes[code], int(sizes[code]), int(np.sum(members & failed)),
                                    {name: Spread.of(column_values[members & rendered]).median
                                     for name, column_values in values.items()}))
-    return groups, len(codes) - len(largest)
+    groups.sort(key=lambda group: natural_key(group.label))
+    return GroupTable(groups, single=len(codes) - len(several), left_out=len(several) - len(largest))
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key that orders the digits in ``text`` by number: ``tar2`` before ``tar10``."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.casefold())
+                 for part in re.split(r"(\d+)", text) if part)
 
 
 def style_labels(rows: pa.Table) -> list[str]:

@@ -1,4 +1,5 @@
-"""The report's HTML page: summary, errors, medians by group, then the sections of pairs.
+"""The report's HTML page: summary with histograms, runs night over night, errors, medians by group,
+then the sections of pairs.
 
 One static file, ``REPORT/index.html``: no script, no network, every link relative (thumbnails in
 ``REPORT/thumbnails/``, full-size outputs in ``RUN/images/``), so it opens from disk. Its size is
@@ -14,7 +15,8 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from ray_jobs.report.groups import (ERRORS_LISTED, ErrorGroup, GroupMedians, error_groups)
+from ray_jobs.report.groups import ERRORS_LISTED, ErrorGroup, GroupTable, error_groups
+from ray_jobs.report.history import RUNS_LISTED, History, drift_notice, history_table
 from ray_jobs.report.pair_table import pair_table
 from ray_jobs.report.selection import Section
 from ray_jobs.report.thumbnails import PairView
@@ -39,6 +41,9 @@ table.pairs table td { white-space: nowrap; }
 .missing, .note, .example { color: #777; }
 .note { font-size: 12px; }
 nav a { margin-right: 1em; }
+tr.drift { background: #fff4e0; }
+.alert { color: #a04000; font-weight: bold; }
+img.chart { max-height: none; max-width: 100%; }
 """
 
 
@@ -50,9 +55,11 @@ class PageContent:
     summary: Summary
     errors: pa.Table
     """``id``, ``error_type``, ``error_message`` of every error row (:func:`~ray_jobs.report.groups.error_rows`)."""
-    by_style: tuple[list[GroupMedians], int]
-    """The largest groups by style photo and how many groups are left out."""
-    by_configuration: tuple[list[GroupMedians], int]
+    by_style: GroupTable
+    by_configuration: GroupTable
+    history: History
+    charts: dict[str, str | None]
+    """``runs`` and ``histograms`` to their PNG relative to the page, ``None`` where there is nothing to draw."""
     notes: dict[str, list[tuple[str, int]]]
     sections: list[tuple[Section, list[PairView]]]
     sheet_rows: int
@@ -65,7 +72,8 @@ def html_page(content: PageContent) -> str:
     total = sum(content.summary.status_counts.values())
     shown = len({pair.row["id"] for _, pairs in content.sections for pair in pairs})
     generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    headings = [("summary", "Summary"), ("errors", f"Errors ({content.errors.num_rows})"),
+    headings = [("summary", "Summary"), ("runs", f"Runs ({len(content.history.records)})"),
+                ("errors", f"Errors ({content.errors.num_rows})"),
                 ("by-style", "Medians by style photo"), ("by-configuration", "Medians by configuration"),
                 *([("notes", "Notes")] if content.notes else []),
                 *((section.anchor, section.label) for section, _ in content.sections)]
@@ -78,13 +86,15 @@ def html_page(content: PageContent) -> str:
         f'<a href="contact_sheet.png">Contact sheet</a> ({content.sheet_rows} rows).</p>',
         "<nav>" + "".join(f'<a href="#{anchor}">{escape(title)}</a>' for anchor, title in headings) + "</nav>",
         '<h2 id="summary">Summary</h2>', _status_table(content.summary), _metric_table(content.summary),
-        f"<p>{escape(time_text(content.summary))}</p>", _METRIC_LEGEND,
+        f"<p>{escape(time_text(content.summary))}</p>", _chart(content.charts["histograms"], "histograms"),
+        _METRIC_LEGEND,
         *[f"<p>Unreadable metadata file {escape(str(path))}: {escape(reason)}</p>"
           for path, reason in content.summary.unreadable],
+        f'<h2 id="runs">Runs night over night ({len(content.history.records)})</h2>', _runs(content),
         f'<h2 id="errors">Errors ({content.errors.num_rows})</h2>', _errors(content),
-        '<h2 id="by-style">Medians by style photo</h2>', _group_table(*content.by_style, "style photo"),
+        '<h2 id="by-style">Medians by style photo</h2>', _group_table(content.by_style, "style photo"),
         '<h2 id="by-configuration">Medians by configuration</h2>',
-        _group_table(*content.by_configuration, "configuration"),
+        _group_table(content.by_configuration, "configuration"),
         *(['<h2 id="notes">Notes</h2>', _notes_tables(content.notes)] if content.notes else []),
         *(f'<h2 id="{escape(section.anchor)}">{escape(section.title)}</h2>'
           + (pair_table(pairs, anchored) if pairs else "<p>None.</p>") for section, pairs in content.sections),
@@ -156,19 +166,47 @@ def _id_link(row_id: str, shown: set[str]) -> str:
     return f'<a href="#row-{escaped}">{escaped}</a>' if row_id in shown else escaped
 
 
-def _group_table(groups: Sequence[GroupMedians], left_out: int, kind: str) -> str:
-    """Per group: rows, errors, and the medians of the output metrics and seconds over its rendered rows."""
+def _runs(content: PageContent) -> str:
+    """The runs' chart beside their table, or a sentence when the output has no run records."""
+    history = content.history
+    unreadable = "".join(f"<p>Unreadable run record {html.escape(path)}: {html.escape(reason)}</p>"
+                         for path, reason in history.unreadable)
+    if not history.records:
+        return ("<p>No run records (<code>metadata/_summary-*.json</code>): runs write one when they end, "
+                f"from this version on.</p>{unreadable}")
+    listed = (f"the latest {RUNS_LISTED}, newest first" if len(history.records) > RUNS_LISTED else "newest first")
+    return (f"{drift_notice(history)}{_chart(content.charts['runs'], 'runs night over night')}"
+            f"<p>Each run ({listed}): its rows, the medians of the output metrics over the rows it rendered "
+            "with their change against the previous run that had medians, its time, and the output's "
+            f"state after it. Read from the run records, not the rows.</p>{history_table(history)}{unreadable}")
+
+
+def _chart(relative: str | None, name: str) -> str:
+    if relative is None:
+        return ""
+    escaped = html.escape(relative)
+    return f'<a href="{escaped}"><img class="chart" src="{escaped}" alt="{html.escape(name)} chart"></a>'
+
+
+def _group_table(table: GroupTable, kind: str) -> str:
+    """Per group of more than one row: rows, errors, and the medians of the output metrics and seconds
+    over its rendered rows; a sentence for the groups of one row."""
+    escaped = html.escape(kind)
+    single = (f"<p>{table.single} {escaped}s have one row each: their metrics are the rows' own, in the "
+              "pairs below.</p>" if table.single else "")
+    if not table.groups:
+        return single or "<p>None.</p>"
     metrics = "".join(f"<th>{html.escape(METRIC_LABELS[metric])}, {BETTER[metric]} better</th>"
                       for metric in METRIC_NAMES)
     body = "".join(
         f'<tr><td title="{html.escape(group.detail)}">{html.escape(group.label)}</td>'
         f'<td class="number">{group.rows}</td><td class="number">{group.errors}</td>'
         + "".join(f'<td class="number">{format_value(group.medians[name])}</td>' for name in (*METRIC_NAMES, "seconds"))
-        + "</tr>" for group in groups)
-    more = (f"<p>{left_out} smaller {html.escape(kind)} groups are not shown (the {len(groups)} largest are).</p>"
-            if left_out else "")
-    return (f"<table><tr><th>{html.escape(kind)}</th><th>rows</th><th>errors</th>{metrics}<th>seconds</th></tr>"
-            f"{body}</table>{more}")
+        + "</tr>" for group in table.groups)
+    more = (f"<p>{table.left_out} smaller {escaped} groups are not shown (the {len(table.groups)} largest "
+            "are).</p>" if table.left_out else "")
+    return (f"<table><tr><th>{escaped}</th><th>rows</th><th>errors</th>{metrics}<th>seconds</th></tr>"
+            f"{body}</table>{more}{single}")
 
 
 def _notes_tables(notes: dict[str, list[tuple[str, int]]]) -> str:

@@ -20,12 +20,9 @@ import hashlib
 import numpy as np
 import pyarrow as pa
 
-from ray_jobs.run_summary import METRIC_LABELS, RENDERED_STATUSES, float_column, status_is
+from ray_jobs.run_summary import METRIC_LABELS, RENDERED_STATUSES, SHORT_METRIC_LABELS, float_column, status_is
 from ray_jobs.schema import metric_column
 from stylecore.metrics import BETTER, METRIC_NAMES
-
-
-SHORT_METRIC_LABELS = {"style_distance": "style distance", "ssim": "SSIM", "photorealism_energy": "energy"}
 
 
 @dataclasses.dataclass(frozen=True)

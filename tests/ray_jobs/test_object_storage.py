@@ -109,6 +109,19 @@ def test_the_smoke_manifest_renders_from_a_bucket_into_a_bucket(first_run, bucke
         assert mask.size == (rows["pair02-nomask"]["working_width"], rows["pair02-nomask"]["working_height"])
 
 
+def test_the_workers_write_previews_and_the_job_its_run_record_into_the_bucket(first_run):
+    finished, output = first_run
+    rows = {row["id"]: row for row in metadata_rows(output)}
+    assert list_files(f"{output}/previews", "*") == [f"{output}/previews/{row_id}.jpg" for row_id in sorted(rows)]
+    for row_id, row in rows.items():
+        with Image.open(io.BytesIO(read_bytes(f"{output}/previews/{row_id}.jpg"))) as preview:
+            assert preview.info["comment"] == row["output_sha256"].encode()
+    record_path = f"{output}/metadata/_summary-{rows['pair01']['run_id']}.json"
+    assert finished.stdout.strip().splitlines()[-1].endswith(f"run record {record_path}")
+    record = json.loads(read_bytes(record_path))
+    assert (record["rows"], record["output"]) == ({"ok": 2, "error": 0, "skipped": 0}, {"rows": 2, "ok": 2, "error": 0})
+
+
 def test_metadata_in_the_bucket_reads_as_one_dataset_with_pyarrow_and_duckdb(first_run):
     _, output = first_run
     filesystem, folder = resolve(f"{output}/metadata")

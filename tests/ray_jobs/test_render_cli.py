@@ -38,6 +38,7 @@ def test_help_explains_the_job_and_offers_every_configuration_field(capsys):
     (["--row-timeout", "0"], "error: --start-timeout and --row-timeout must be positive."),
     (["--min-actors", "0"], "error: --min-actors must be at least 1 and at most --actors."),
     (["--actors", "2", "--min-actors", "3"], "error: --min-actors must be at least 1 and at most --actors."),
+    (["--alert-on-drift", "0"], "error: --alert-on-drift must be a positive fraction, e.g. 0.05 for 5 %."),
     (["--no-gpus", "--gpus-per-actor", "1"],
      "error: --no-gpus and --gpus-per-actor ask for different actors; give one of them."),
 ])

@@ -6,8 +6,11 @@ one error row, and an older run whose row for the same id must be hidden by the 
 """
 
 import datetime
+import hashlib
 import html.parser
+import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -19,7 +22,10 @@ from PIL import Image
 
 from ray_jobs.report import build_report
 from ray_jobs.report.cli import main
-from ray_jobs.report.thumbnails import write_thumbnail
+from ray_jobs.report.groups import group_medians, natural_key, style_labels
+from ray_jobs.run_record import Drift, RunRecord, drift, write_record
+from ray_jobs.outputs import encode_preview
+from ray_jobs.report.thumbnails import Preview, write_thumbnail
 from ray_jobs.run_summary import format_value
 from ray_jobs.schema import METADATA_SCHEMA, SCHEMA_VERSION, metric_column
 from stylecore.colour_transfer import colour_statistics_transfer
@@ -105,8 +111,9 @@ def test_every_referenced_file_exists_and_links_are_relative(report):
     collector = LinkCollector()
     collector.feed(text)
     files = [link for link in collector.links if not link.startswith("#")]
-    # Contact sheet, errors.csv; 3 rendered rows x 5 thumbnails and a link to the full output; the error row's style.
-    assert len(files) == 2 + 3 * 6 + 1
+    # Contact sheet, errors.csv, the histograms (shown and linked); 3 rendered rows x 5 thumbnails and a link to
+    # the full output; the error row's style.
+    assert len(files) == 2 + 2 + 3 * 6 + 1
     assert sorted(link for link in files if link.startswith("../")) == [
         f"../images/{row_id}.png" for row_id in sorted(PAIRS)]
     for link in files:
@@ -227,3 +234,101 @@ def test_a_fallbacks_column_is_shown_beside_its_row_and_counted_over_the_run(tmp
     assert '<h2 id="notes">Notes</h2>' in text
     assert '<td>masks share no label</td><td class="number">2</td>' in text
     assert '<td>automatic masks</td><td class="number">1</td>' in text
+
+
+def test_style_and_configuration_tables_show_only_groups_of_several_rows_in_natural_order(report):
+    text = report[3]
+    # pair-1 and the broken row share tar1: its group is the one row of the style table
+    assert "2 style photos have one row each" in text
+    assert re.findall(r'<td title="[^"]*">([^<]*)</td>', text) == ["tar1.png", "one configuration"]
+    styles = [f"/data/style/tar{number}.png" for number in (10, 2, 1, 2, 10, 3, 1)]
+    table = pa.table({"style_path": styles, "status": ["ok"] * len(styles),
+                      "output_ssim": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]})
+    grouped = group_medians(table, "style_path", style_labels)
+    assert [(group.label, group.rows) for group in grouped.groups] == [("tar1.png", 2), ("tar2.png", 2),
+                                                                        ("tar10.png", 2)]
+    assert grouped.groups[2].medians["ssim"] == pytest.approx(0.3) and grouped.single == 1
+    assert sorted(["tar10", "tar2", "Tar1", "tar1b"], key=natural_key) == ["Tar1", "tar1b", "tar2", "tar10"]
+
+
+NIGHTS = {"20261201T020000Z-000001": (4.0, 0.70, 4e-5), "20261202T020000Z-000002": None,
+          "20261203T020000Z-000003": (4.0, 0.70, 4e-5), "20261204T020000Z-000004": (4.1, 0.55, 6e-5)}
+"""Medians of four nights: the second rendered nothing, the fourth is worse (SSIM -21 %, energy +50 %)."""
+
+
+def write_nights(run_dir: Path, threshold: float | None) -> list[RunRecord]:
+    records: list[RunRecord] = []
+    for day, (run_id, values) in enumerate(NIGHTS.items(), start=1):
+        medians = dict(zip(METRIC_NAMES, values or (None,) * 3, strict=True))
+        start = datetime.datetime(2026, 12, day, 2, tzinfo=datetime.timezone.utc)
+        records.append(RunRecord(
+            run_id=run_id, started_at=start, finished_at=start + datetime.timedelta(minutes=30 + day),
+            seconds=60.0 * (30 + day), rows={"ok": 3 if values else 0, "error": 1, "skipped": 0 if values else 3},
+            reasons={"new": 3} if day == 1 else {}, medians=medians, rendered_with_metrics=3 if values else 0,
+            output={"rows": 4, "ok": 3, "error": 1}, drift=drift(medians, records, threshold)))
+        write_record(str(run_dir), records[-1])
+    return records
+
+
+@pytest.fixture
+def nightly_run(small_run, tmp_path) -> Path:
+    run_dir = tmp_path / "run"
+    shutil.copytree(small_run[0], run_dir)
+    write_nights(run_dir, 0.05)
+    return run_dir
+
+
+def test_runs_night_over_night_are_tabled_charted_and_the_drifted_one_flagged(nightly_run, capsys):
+    text = build_report(nightly_run).read_text(encoding="utf-8")
+    assert '<h2 id="runs">Runs night over night (4)</h2>' in text
+    assert text.count('<tr class="drift">') == 1 and "20261204T020000Z-000004" in text
+    assert "1 run(s) drifted past each run's own --alert-on-drift threshold" in text
+    assert "0.55 <span class=\"note\">(-21.4%)</span> <b>drift past 5%</b>" in text
+    assert "drift: run 20261204T020000Z-000004" in capsys.readouterr().out
+    for chart, size in (("runs.png", (1100, 1000)), ("histograms.png", (1300, 360))):
+        assert f'src="charts/{chart}"' in text
+        with Image.open(nightly_run / "report" / "charts" / chart) as image:
+            assert image.format == "PNG" and image.size == size
+            pixels = np.asarray(image.convert("L"))
+            assert pixels.min() < 64 and (pixels < 250).mean() > 0.02  # drawn on, not blank
+
+
+def test_the_report_threshold_recomputes_every_runs_drift(nightly_run, capsys):
+    assert main([str(nightly_run), "--alert-on-drift", "0.6"]) == 0
+    text = (nightly_run / "report" / "index.html").read_text(encoding="utf-8")
+    assert "No run's medians drifted past the report's threshold of 60.0%" in text
+    assert '<tr class="drift">' not in text
+    assert main([str(nightly_run), "--alert-on-drift", "0.3"]) == 0  # energy +50 % still is
+    assert "drift: run 20261204T020000Z-000004: " in capsys.readouterr().out
+    assert (nightly_run / "report" / "index.html").read_text(encoding="utf-8").count('<tr class="drift">') == 1
+
+
+def test_a_run_without_records_says_so_and_draws_no_runs_chart(report):
+    _, _, page, text = report
+    assert "No run records" in text and not (page.parent / "charts" / "runs.png").exists()
+
+
+def test_records_round_trip_through_json(tmp_path):
+    records = write_nights(tmp_path, None)
+    assert records[3].drift == Drift("20261203T020000Z-000003", records[3].drift.change, None, [])
+    assert RunRecord.from_json(json.loads((tmp_path / "metadata" / f"_summary-{records[3].run_id}.json").read_text())) \
+        == records[3]
+
+
+def test_an_outputs_thumbnail_is_made_from_its_preview_only_when_the_preview_is_of_that_image(tmp_path):
+    rows, columns = np.mgrid[0:900, 0:1200]
+    pixels = np.stack([rows * 255 // 900, columns * 255 // 1200, np.full_like(rows, 128)], axis=2).astype(np.uint8)
+    source = tmp_path / "output.png"
+    Image.fromarray(pixels).save(source)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    # A black preview carrying the image's hash: a black thumbnail shows the preview was read, not the image.
+    (tmp_path / "preview.jpg").write_bytes(encode_preview(np.zeros_like(pixels), digest))
+    with Image.open(tmp_path / "preview.jpg") as preview:
+        assert preview.size == (427, 320)
+    for expected, name, thumbnail in ((digest, "from preview", "a.jpg"), ("0" * 64, "stale preview", "b.jpg")):
+        assert write_thumbnail(source, tmp_path / thumbnail, mask=False,
+                               preview=Preview(str(tmp_path / "preview.jpg"), expected))
+        with Image.open(tmp_path / thumbnail) as made:
+            assert made.height == 160 and abs(made.width - 213) <= 1  # 427 px preview: 213.5, rounded
+            assert (np.asarray(made).max() < 10) == (name == "from preview"), name
+    assert write_thumbnail(source, tmp_path / "c.jpg", mask=False, preview=Preview(str(tmp_path / "none.jpg"), digest))
