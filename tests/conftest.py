@@ -1,5 +1,7 @@
-"""Shared fixtures: the example pairs of ``data/dpst`` at a small working size, and an S3-compatible
-object store (moto's server, in this process, on a free port; a test dependency only).
+"""Shared fixtures: the example pairs of ``data/dpst`` at a small working size, an S3-compatible
+object store (moto's server, in this process, on a free port; a test dependency only), and a plain
+local Ray (2 CPUs, no GPU) started once for the session, which each module that needs no cluster of
+its own connects to (a new Ray costs seconds on this 2-core machine).
 
 The shared folder (example data and SqueezeNet weights) is ``$STYLECORE_SHARED`` when set, else
 ``../shared`` beside the repository, as on the development and CI machines. It is required: a
@@ -9,7 +11,9 @@ test that needs it fails with the reason rather than being skipped.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import socket
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -85,3 +89,44 @@ def object_store() -> Iterator[ObjectStore]:
             patch.setenv(name, value)
         yield ObjectStore(endpoint=endpoint, environment=environment)
     server.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def node_ports() -> dict[str, int]:
+    """A free port for each of a node's servers that would otherwise take a fixed default (several
+    engineers' tests share this machine, so no test Ray takes Ray's defaults)."""
+    return {name: free_port() for name in ("node_manager_port", "object_manager_port", "metrics_export_port",
+                                           "metrics_agent_port", "runtime_env_agent_port",
+                                           "dashboard_agent_listen_port")}
+
+
+@pytest.fixture(scope="session")
+def local_cluster(object_store) -> Iterator[str]:
+    """The GCS address of a local Ray of 2 CPUs and no GPU, up for the rest of the session once a test asks.
+
+    Started after the object store's variables are set, so its workers inherit them (the job does not
+    forward credentials). Nothing is connected to it here: see :func:`local_ray`.
+    """
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 2, "num_gpus": 0, "object_store_memory": 100 * 2**20, "include_dashboard": False,
+        "gcs_server_port": free_port(), **node_ports()})
+    yield cluster.address
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="module")
+def local_ray(local_cluster) -> Iterator[str]:
+    """This process connected to the session's local Ray for the module (its GCS address); disconnected
+    after it, so that the modules that build clusters of their own can connect to those."""
+    import ray
+
+    ray.init(address=local_cluster, logging_level=logging.WARNING)
+    yield local_cluster
+    ray.shutdown()

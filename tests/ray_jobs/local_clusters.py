@@ -8,27 +8,13 @@ import contextlib
 import json
 import logging
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import ray
-from conftest import example_pair_paths
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def node_ports() -> dict[str, int]:
-    """A free port for each of a node's servers that would otherwise take a fixed default."""
-    return {name: free_port() for name in ("node_manager_port", "object_manager_port", "metrics_export_port",
-                                           "metrics_agent_port", "runtime_env_agent_port",
-                                           "dashboard_agent_listen_port")}
+from conftest import example_pair_paths, free_port, node_ports  # noqa: F401 (the ports' helpers, kept importable from here)
 
 
 @contextlib.contextmanager

@@ -31,6 +31,7 @@ from local_clusters import copy_example_pair, free_port, read_rows, wait_for, wr
 
 from ray_jobs.devices import DECLARED_GPU_DEVICE, DECLARED_GPUS_VARIABLE
 
+pytestmark = pytest.mark.slow  # the nodes' start and the scale-down the autoscaler times are the floor
 ROWS = ("a1", "a2", "a3", "a4")
 HEAD_NODE_TYPE = "ray.head.default"
 NODE_TYPES = {"gpu_worker": {"CPU": 1, "GPU": 1}, "cpu_worker": {"CPU": 1}}

@@ -110,6 +110,7 @@ def test_a_row_that_kills_every_worker_is_one_error_row_after_the_retries(cluste
     wait_for(all_cpus_free, 60, "the actors' release")
 
 
+@pytest.mark.slow  # its row or start timeout of a minute is the floor
 def test_a_row_past_the_row_timeout_is_an_error_row_and_the_run_finishes(cluster, data_root, tmp_path, monkeypatch):
     monkeypatch.setenv(TEST_FAULT_VARIABLE, "hang:p2")
     # generous for p1's real render (64 px, 2+2 iterations) on a loaded machine; p2 never ends

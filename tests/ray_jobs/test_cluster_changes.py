@@ -5,7 +5,8 @@ actors up than ``--min-actors`` end the job at the start timeout; an actor left 
 queued is released before the job ends.
 
 Every row waits a few seconds on its device phase (``RAY_JOBS_TEST_SLOW``) so that the nodes change
-while rows are still running, whatever the machine's load. Each test builds its own cluster.
+while rows are still running, whatever the machine's load. One cluster for the module, its 1-CPU head
+alone at the start of each test: the nodes a test added are removed after it, once its actors are gone.
 """
 
 from __future__ import annotations
@@ -29,15 +30,25 @@ CONFIG = TransferConfig(size=64, coarse_scale=1.0, stage1_iterations=2, stage2_i
 NODE = {"num_cpus": 1, "object_store_memory": 80 * 2**20}
 
 
-@pytest.fixture
-def cluster(monkeypatch):
-    monkeypatch.setenv(TEST_SLOW_VARIABLE, "device:4")
+@pytest.fixture(scope="module")
+def head_cluster():
     cluster = Cluster(initialize_head=True, head_node_args={
         **NODE, "include_dashboard": False, "gcs_server_port": free_port(), **node_ports()})
     ray.init(address=cluster.address, logging_level=logging.WARNING)
     yield cluster
     ray.shutdown()
     cluster.shutdown()
+
+
+@pytest.fixture
+def cluster(head_cluster, monkeypatch):
+    """The module's cluster as a new one would be: its head alone, every CPU free."""
+    monkeypatch.setenv(TEST_SLOW_VARIABLE, "device:4")
+    yield head_cluster
+    for node in list(head_cluster.worker_nodes):
+        head_cluster.remove_node(node)
+    wait_for(lambda: ray.cluster_resources().get("CPU") == NODE["num_cpus"] and busy_cpus() == 0, 60,
+             "the cluster's return to its head alone")
 
 
 def add_node(cluster: Cluster):
@@ -105,6 +116,7 @@ def test_a_node_removed_mid_row_loses_no_row_and_its_actor_is_replaced_on_a_late
 
 
 
+@pytest.mark.slow  # its row or start timeout of a minute is the floor
 def test_fewer_actors_up_than_min_actors_end_the_job_at_the_start_timeout_saying_how_many(cluster, tmp_path):
     # the 1-CPU head holds one of the two 1-CPU actors asked for; no node comes for the other
     thread, result = run_in_background(tmp_path, ["s1", "s2"], actors=2, min_actors=2, start_timeout=60)
@@ -117,6 +129,7 @@ def test_fewer_actors_up_than_min_actors_end_the_job_at_the_start_timeout_saying
     wait_for(lambda: busy_cpus() == 0, 60, "the started actor's release")
 
 
+@pytest.mark.slow  # its row or start timeout of a minute is the floor
 def test_an_idle_actor_is_released_once_the_queue_is_drained_while_the_last_row_runs(cluster, tmp_path,
                                                                                       monkeypatch):
     add_node(cluster)

@@ -1,8 +1,8 @@
 """Whole runs on a real local Ray (2 CPUs): real example photos at 64 px, a few L-BFGS iterations,
 images written and reopened, metadata read back from Parquet without Ray.
 
-One Ray session for the module; the first run is shared, and each rerun works on its own copy
-of the output folder (and of the data, where a test changes an input).
+The session's local Ray (conftest's), connected for the module; the first run is shared, and each
+rerun works on its own copy of the output folder (and of the data, where a test changes an input).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import logging
 import math
 import shutil
 import subprocess
@@ -47,11 +46,8 @@ ERRORS = {"missing": "InputImageError", "corrupt": "InputImageError", "diverges"
 
 
 @pytest.fixture(scope="module")
-def ray_session():
-    ray.init(address="local", num_cpus=2, num_gpus=0, object_store_memory=100 * 2**20, include_dashboard=False,
-             logging_level=logging.WARNING)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+def ray_session(local_ray):
+    return local_ray
 
 
 @pytest.fixture(scope="module")

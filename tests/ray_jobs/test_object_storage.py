@@ -19,7 +19,6 @@ import duckdb
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-import ray
 from conftest import DPST_DATA
 from PIL import Image
 
@@ -37,12 +36,9 @@ SMOKE_ROWS = ("pair01", "pair02-nomask")
 
 
 @pytest.fixture(scope="module")
-def ray_address(object_store):
-    """A local Ray started after the object store's variables are set, so its workers inherit them."""
-    ray.init(address="local", num_cpus=2, num_gpus=0, object_store_memory=100 * 2**20, include_dashboard=False,
-             logging_level=logging.WARNING)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+def ray_address(local_ray):
+    """The session's local Ray, started after the object store's variables are set, so its workers inherit them."""
+    return local_ray
 
 
 @pytest.fixture(scope="module")
