@@ -81,5 +81,14 @@ def test_layer_table_matches_the_built_networks(name, squeezenet):
         single = extractor.with_layers([layer])
         assert tuple(single(tf.zeros((1, side, side + 5, 3)))[layer].shape[1:2]) == (1,)
         if side > 1:
-            with pytest.raises(tf.errors.OpError):
-                single(tf.zeros((1, side - 1, side + 5, 3)))
+            assert smaller_gives_nothing(single, layer, side - 1)
+
+
+def smaller_gives_nothing(single, layer: str, side: int) -> bool:
+    """True when a ``side`` px high input leaves ``layer`` no row: the network refuses it (TensorFlow's
+    kernels; a convolution under Keras 3.15 and later) or its feature map is empty (a pooling under
+    Keras 3.15 and later gives a height of 0)."""
+    try:
+        return single(tf.zeros((1, side, side + 5, 3)))[layer].shape[1] == 0
+    except (tf.errors.OpError, ValueError):
+        return True
