@@ -148,13 +148,13 @@ class TransferWorker:
         self._device_turn = threading.Lock()
         """Held by the row whose optimisation runs: one at a time on the device."""
         self._startup_error: str | None = None
+        self._warm_up_seconds, self._traces_at_start = 0.0, 0
         if self._device.device == DECLARED_GPU_DEVICE and require_visible_gpu:
             self._startup_error = (f"the worker {self._worker} reserved GPU {','.join(map(str, gpu_ids))} but its "
                                    "TensorFlow finds no GPU (a CPU-only TensorFlow, or no CUDA driver); install "
                                    "with pip install \"stylecore[gpu]\" on the GPU nodes, or run with --no-gpus "
                                    "(RAY_JOBS_DECLARED_GPUS=1 where the GPUs are only declared).")
             return
-        self._warm_up_seconds, self._traces_at_start = 0.0, 0
         try:
             loaded = self._extractor(extractor, weights, seed)
         except StyleCoreError as error:
