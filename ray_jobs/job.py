@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 
 from ray_jobs.errors import one_line
 from ray_jobs.manifest import Manifest, ManifestEntry
-from ray_jobs.metadata import MetadataWriter, OutputLock, read_files
+from ray_jobs.metadata import MetadataWriter, OutputLock, read_files, value_counts
 from ray_jobs.outputs import workers_write_images, write_image
 from ray_jobs.plan import Plan, make_plan
 from ray_jobs.pool import PoolOptions, WorkerPool, describe_starts, live_nodes
@@ -249,8 +249,7 @@ def _job_extractor(manifest: Manifest) -> tuple[str, int]:
     """The extractor most rows use, which every actor loads at start and ``--weights`` applies to,
     and the seed of its first row."""
     rows = collections.Counter()
-    for index, count in zip(*(column.to_pylist() for column in pc.value_counts(manifest.table["config"]).flatten()),
-                            strict=True):
+    for index, count in value_counts(manifest.table["config"]).items():
         rows[manifest.configs[index].extractor] += count
     name = rows.most_common(1)[0][0]
     return name, next(config.seed for config in manifest.configs if config.extractor == name)

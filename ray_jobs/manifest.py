@@ -43,7 +43,7 @@ import json
 import os
 import posixpath
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, overload
 
 import numpy as np
@@ -131,10 +131,9 @@ class Manifest(collections.abc.Sequence):
         return ManifestEntry(id=row["id"], **{name: row[name] for name in PATH_COLUMNS},
                              config=self.configs[row["config"]], location=f"{self.unit} {row['position']}")
 
-    def take(self, indices: Iterable[int] | pa.Array | np.ndarray) -> Manifest:
+    def take(self, indices: Sequence[int] | np.ndarray) -> Manifest:
         """The rows at ``indices``, in that order."""
-        return Manifest(self.table.take(pa.array(np.asarray(list(indices) if not isinstance(
-            indices, pa.Array | np.ndarray) else indices, dtype=np.int64))), self.configs, self.unit)
+        return Manifest(self.table.take(pa.array(np.asarray(indices, dtype=np.int64))), self.configs, self.unit)
 
     def config_column(self, values: Callable[[TransferConfig], Any], type_: pa.DataType) -> pa.DictionaryArray:
         """``values(config)`` of each row's configuration, computed once per distinct configuration: a

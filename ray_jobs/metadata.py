@@ -113,6 +113,15 @@ def latest_rows(table: pa.Table) -> pa.Table:
     return table.take(pc.take(last, pc.sort_indices(last)))
 
 
+def value_counts(column: pa.Array | pa.ChunkedArray) -> dict:
+    """How many times each value occurs in ``column`` (nulls left out), as a dict."""
+    if len(column) == 0:
+        return {}
+    counted = pc.value_counts(column).flatten()
+    return {value: count for value, count in zip(counted[0].to_pylist(), counted[1].to_pylist(), strict=True)
+            if value is not None}
+
+
 class MetadataWriter:
     """Writes a run's rows as part files, then one compacted file (module docstring).
 

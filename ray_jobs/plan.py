@@ -46,6 +46,7 @@ import pyarrow.parquet as pq
 from ray_jobs.fingerprint import FINGERPRINT_COLUMNS, Fingerprint, hash_files, weights_identity
 from ray_jobs.listing import identities, list_folder
 from ray_jobs.manifest import Manifest, ManifestEntry
+from ray_jobs.metadata import value_counts
 from ray_jobs.manifest_format import PATH_COLUMNS
 from ray_jobs.outputs import IMAGES_FOLDER, images_intact
 from ray_jobs.state import FILES_SCHEMA, IMAGE_COLUMNS, OutputState
@@ -95,8 +96,7 @@ class Plan:
 
     def counts(self) -> dict[str, int]:
         """Rows to render by reason code, in :data:`REASONS` order, only reasons that occur."""
-        found = dict(zip(*(column.to_pylist() for column in pc.value_counts(self.reasons).flatten()), strict=True)) \
-            if len(self.reasons) else {}
+        found = value_counts(self.reasons)
         return {code: found[code] for code in REASONS if code in found}
 
     def describe(self) -> str:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ray_jobs.metadata import RUN_FILE_GLOB, metadata_folder
+from ray_jobs.metadata import RUN_FILE_GLOB, metadata_folder, value_counts
 from ray_jobs.schema import STATUSES, metric_column
 from stylecore.errors import StorageError
 from stylecore.metrics import BETTER, METRIC_NAMES
@@ -132,8 +132,7 @@ class Summary:
         seconds = work_seconds(table)[rendered]
         seconds = seconds[np.isfinite(seconds)]
         waits = float_column(table, "wait_seconds")[rendered]
-        statuses = dict(zip(*(column.to_pylist() for column in pc.value_counts(table["status"]).flatten()),
-                            strict=True))
+        statuses = value_counts(table["status"])
         latest_run = pc.max(table["run_id"]).as_py()
         return cls(
             status_counts={status: statuses.get(status, 0) for status in STATUSES},

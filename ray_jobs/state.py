@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 from ray_jobs.errors import JobError, one_line
 from ray_jobs.fingerprint import FINGERPRINT_COLUMNS
 from ray_jobs.listing import IDENTITY_SCHEMA
-from ray_jobs.metadata import latest_rows, metadata_files, read_files
+from ray_jobs.metadata import latest_rows, metadata_files, read_files, value_counts
 from ray_jobs.schema import METADATA_SCHEMA, metric_column
 from stylecore.errors import StorageError
 from stylecore.metrics import METRIC_NAMES
@@ -212,8 +212,7 @@ def merged_files(cached: pa.Table, seen: pa.Table) -> pa.Table:
 def state_counts(rows: pa.Table) -> dict[str, int]:
     """The output's ids counted from its state ``rows``: ``rows``, ``ok`` (an image is there from its
     latest attempt) and ``error`` (its latest attempt failed)."""
-    statuses = dict(zip(*(column.to_pylist() for column in pc.value_counts(rows["status"]).flatten()), strict=True)) \
-        if rows.num_rows else {}
+    statuses = value_counts(rows["status"])
     return {"rows": rows.num_rows, "ok": statuses.get("ok", 0), "error": statuses.get("error", 0)}
 
 
