@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 
 from ray_jobs.errors import one_line
 from ray_jobs.manifest import Manifest, ManifestEntry
-from ray_jobs.metadata import MetadataWriter, OutputLock, read_files, value_counts
+from ray_jobs.metadata import MetadataWriter, OutputLock, value_counts
 from ray_jobs.outputs import workers_write_images, write_image
 from ray_jobs.plan import Plan, make_plan
 from ray_jobs.pool import PoolOptions, WorkerPool, describe_starts, live_nodes
@@ -158,8 +158,8 @@ def run_job(manifest: Manifest | Sequence[ManifestEntry], *, options: JobOptions
         finally:
             if pool:
                 pool.stop()
-            writer.close(run_facts={"skipped": plan.skipped, "reasons": plan.counts()})
-            state_rows = save_run_state(options.output, state, plan, writer.path, stream=stream)
+            run_rows = writer.close(run_facts={"skipped": plan.skipped, "reasons": plan.counts()})
+            state_rows = save_run_state(options.output, state, plan, run_rows, run_file=writer.path, stream=stream)
     summary = JobSummary(run_id=run_id, metadata_path=writer.path, ok=progress.done, failed=progress.failed,
                          skipped=plan.skipped, reasons=plan.counts(), workers=workers,
                          seconds=time.monotonic() - started,
@@ -204,15 +204,14 @@ def plan_text(plan: Plan) -> str:
     return text
 
 
-def save_run_state(output: str, state: OutputState, plan: Plan, run_file: str, *, stream: TextIO) -> pa.Table:
-    """Fold this run's rows and what the plan found into the output's state and write it, when any
-    of it changed; a state that cannot be written is a warning, as the next run folds the run in.
-    The state's rows after the run."""
-    run_rows, unreadable = read_files([run_file], HISTORY_COLUMNS)
-    if not (state.changed or run_rows.num_rows or plan.image_identities.num_rows or plan.hashed_files) \
-            or unreadable:
+def save_run_state(output: str, state: OutputState, plan: Plan, run_rows: pa.Table, *, run_file: str,
+                   stream: TextIO) -> pa.Table:
+    """Fold this run's rows (``run_rows``, as written to ``run_file``) and what the plan found into
+    the output's state and write it, when any of it changed; a state that cannot be written is a
+    warning, as the next run folds the run in. The state's rows after the run."""
+    if not (state.changed or run_rows.num_rows or plan.image_identities.num_rows or plan.hashed_files):
         return state.rows
-    rows = fold(with_image_identities(state.rows, plan.image_identities), run_rows)
+    rows = fold(with_image_identities(state.rows, plan.image_identities), run_rows.select(HISTORY_COLUMNS))
     files = merged_files(state.files, plan.files.filter(pc.is_valid(plan.files["sha256"])))
     try:
         write_state(output, dataclasses.replace(state, rows=rows, files=files,

@@ -161,8 +161,8 @@ class MetadataWriter:
         self._parts.append(path)
         self._pending = []
 
-    def close(self, run_facts: Mapping[str, object] | None = None) -> None:
-        """Flush, then compact the run's parts into :attr:`path` and remove them.
+    def close(self, run_facts: Mapping[str, object] | None = None) -> pa.Table:
+        """Flush, then compact the run's parts into :attr:`path` and remove them; the run's rows.
 
         ``run_facts`` (JSON values) go into the compacted file's Parquet metadata under
         :data:`RUN_FACTS_KEY`: what the run did beyond its rows, such as the rows it skipped.
@@ -174,7 +174,7 @@ class MetadataWriter:
         facts = {RUN_FACTS_KEY: json.dumps(run_facts or {}, sort_keys=True).encode()}
         self._write(self.path, table.replace_schema_metadata({**(table.schema.metadata or {}), **facts}))
         if not self._parts:
-            return
+            return table
         try:
             for path in self._parts:
                 remove(path)
@@ -182,6 +182,7 @@ class MetadataWriter:
             raise JobError(f"cannot remove the metadata part files of run {self._run_id} "
                            f"({one_line(error)}); the compacted file {self.path} holds their rows.") from None
         self._parts = []
+        return table
 
     def _write(self, path: str, table: pa.Table) -> None:
         try:

@@ -67,8 +67,8 @@ def run(manifest: Manifest, output: Path, run_id: str, *, fail: frozenset[str] =
         else:
             record.update(status="ok", **write_image(str(output), entry.id, f"{entry.id} {run_id}".encode()))
         writer.add(record)
-    writer.close(run_facts={"skipped": planned.skipped, "reasons": planned.counts()})
-    save_run_state(str(output), state, planned, writer.path, stream=io.StringIO())
+    run_rows = writer.close(run_facts={"skipped": planned.skipped, "reasons": planned.counts()})
+    save_run_state(str(output), state, planned, run_rows, run_file=writer.path, stream=io.StringIO())
     return planned
 
 
