@@ -98,7 +98,7 @@ _minimisers_lock = threading.Lock()
 
 def _device_minimiser(function: tf.types.experimental.PolymorphicFunction) -> DeviceMinimiser:
     """One minimiser (its variables and traces) per compiled objective function, reused by every pair:
-    one per stage, network and layer choice (:mod:`stylecore.objective`)."""
+    one per network, layer choice and Laplacian reach, serving both stages (:mod:`stylecore.objective`)."""
     with _minimisers_lock:
         if function not in _minimisers:
             _minimisers[function] = DeviceMinimiser(function)
@@ -139,10 +139,10 @@ class DeviceMinimiser:
         self._best_terms = state(tf.float32)
         self._count = state(tf.int32)
         arguments = tuple(function.input_signature[1:])
-        self._write_pair = tf.function(self._write_pair_in_place, jit_compile=True,
+        self._write_pair = tf.function(self._write_pair_in_place, jit_compile=True, autograph=False,
                                        input_signature=(tf.TensorSpec((), tf.int32), tf.TensorSpec((2, None), tf.float32)))
-        self._start = tf.function(self._start_stage, input_signature=(function.input_signature[0], *arguments))
-        self._block = tf.function(self._run_block, input_signature=(tf.TensorSpec((), tf.int32),
+        self._start = tf.function(self._start_stage, autograph=False, input_signature=(function.input_signature[0], *arguments))
+        self._block = tf.function(self._run_block, autograph=False, input_signature=(tf.TensorSpec((), tf.int32),
                                                                      tf.TensorSpec((), tf.float32), *arguments))
 
     def minimise(self, objective: CompiledObjective, image: np.ndarray, *, iterations: int, tolerance: float,
