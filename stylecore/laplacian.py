@@ -53,6 +53,11 @@ STENCIL_BUCKET = 32
 """The stencil's height and width are rounded up to a multiple of this (see the module docstring)."""
 
 
+def stencil_offsets(radius: int) -> int:
+    """K, the number of coefficient maps of :func:`laplacian_stencil` for windows of ``radius``: (4r+1)^2."""
+    return (4 * radius + 1) ** 2
+
+
 def laplacian_stencil(laplacian: scipy.sparse.csr_matrix, shape: tuple[int, int]) -> np.ndarray:
     """The matting Laplacian of an image of ``shape`` = (H, W) as (K, H', W') float32 coefficient maps.
 
@@ -90,7 +95,7 @@ def apply_laplacian(stencil: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
     return _stencil_product(stencil, tf.pad(image, padding))[:height, :width]
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, autograph=False)
 def _stencil_product(stencil: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
     """L V at the stencil's own size: the 25 (for r = 1) shifted multiply-adds, fused by XLA."""
     count = stencil.shape[0]

@@ -6,13 +6,14 @@ the objective is built and kept as tensors on the device, with the matting Lapla
 (built on the host in the transfer's preparation, :func:`stylecore.transfer.photorealism_stencil`); each evaluation then runs the network once forward and backward and multiplies by the
 Laplacian once, all in one compiled graph (:mod:`stylecore.optimise` runs it in its loop).
 
-The graph is one per network, layer choice and Laplacian reach (none in stage 1)
-(:func:`_compiled_terms`), taking the photos' targets as arguments of any shape: it is traced once
-and serves every pair. Tracing costs about 1.5 s, as much as ten iterations at 700 px; a graph per
-objective retraced it twice a pair. The number of segments is a tensor dimension too
-(:class:`LayerSegments`): each layer's segments are looped over inside the graph
-(:func:`stylecore.losses.segments_style_loss`), so a pair with a segment count not seen before
-traces nothing. (A graph per power-of-two bucket of segment counts traced each stage again for
+The graph is one per network, layer choice and Laplacian reach (:func:`_compiled_terms`), taking
+the photos' targets as arguments of any shape: it is traced once and serves every pair and both
+stages (stage 1 passes an empty stencil, and the graph's branch on it skips the product). Tracing
+costs about 1.5 s, as much as ten iterations at 700 px; a graph per objective retraced it twice a
+pair, and a graph per stage traced, optimised and compiled everything twice in a new process. The
+number of segments is a tensor dimension too (:class:`LayerSegments`): each layer's segments are
+looped over inside the graph (:func:`stylecore.losses.segments_style_loss`), so a pair with a
+segment count not seen before traces nothing. (A graph per power-of-two bucket of segment counts traced each stage again for
 every new bucket, about 5 s a time, and the optimiser's two programs with it.)
 
 The style terms stay one gather per layer and one Gram per segment and layer. All segments of a
@@ -41,6 +42,7 @@ from stylecore import fallbacks, losses
 from stylecore.config import TransferConfig
 from stylecore.architectures import LayerChoice
 from stylecore.extractors import FeatureExtractor
+from stylecore.laplacian import stencil_offsets
 from stylecore.masks import PairDiagnostics, one_hot
 
 
@@ -194,8 +196,9 @@ class StageObjective:
         self.arguments = (content_targets, tf.constant(content_scales, tf.float32),
                           tf.constant(style_scales, tf.float32), packed, tf.constant(weights, tf.float32),
                           tf.constant(1.0 / (content.shape[0] * content.shape[1]), tf.float32),
-                          *([] if stencil is None else [tf.constant(stencil)]))
-        self.function = _compiled_terms(network, layers, None if stencil is None else stencil.shape[0])
+                          tf.constant(stencil if stencil is not None else
+                                      np.zeros((stencil_offsets(config.laplacian_radius), 0, 0), np.float32)))
+        self.function = _compiled_terms(network, layers, int(self.arguments[-1].shape[0]))
 
     @staticmethod
     def _segment_targets(content_features: tf.Tensor, style_features: tf.Tensor,
@@ -229,14 +232,14 @@ class StageObjective:
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled_terms(network: FeatureExtractor, layers: LayerChoice, stencil_size: int | None):
+def _compiled_terms(network: FeatureExtractor, layers: LayerChoice, stencil_size: int):
     """The compiled (total, gradient, terms) of one evaluation, for any pair.
 
     Arguments: the image (H, W, 3); the content targets (one per content layer); the content and
     style scales (the latter times w_l); per style layer, its :class:`LayerSegments` (any number of
-    segments); the weights (alpha, beta, gamma, lambda); 1 / (H W); and, when ``stencil_size`` is not
-    ``None``, the Laplacian's (stencil_size, H, W) stencil. Terms: (4,) in the order of
-    :data:`TERM_NAMES`, unweighted.
+    segments); the weights (alpha, beta, gamma, lambda); 1 / (H W); and the Laplacian's
+    (stencil_size, H, W) stencil, or an empty one (stencil_size, 0, 0) for no photorealism term
+    (stage 1). Terms: (4,) in the order of :data:`TERM_NAMES`, unweighted.
     """
     signature = (tf.TensorSpec((None, None, 3), tf.float32),
                  tuple(tf.TensorSpec(None, tf.float32) for _ in layers.content_layers),
@@ -247,7 +250,7 @@ def _compiled_terms(network: FeatureExtractor, layers: LayerChoice, stencil_size
                                      tf.TensorSpec((None,), tf.float32), tf.TensorSpec((None,), tf.int32),
                                      tf.TensorSpec((None,), tf.int32)) for _ in layers.style_layers),
                  tf.TensorSpec((len(TERM_NAMES),), tf.float32), tf.TensorSpec((), tf.float32),
-                 *([] if stencil_size is None else [tf.TensorSpec((stencil_size, None, None), tf.float32)]))
+                 tf.TensorSpec((stencil_size, None, None), tf.float32))
 
     def network_terms(image, content_targets, content_scales, style_scales, segments):
         features = network(image[None])
@@ -264,21 +267,20 @@ def _compiled_terms(network: FeatureExtractor, layers: LayerChoice, stencil_size
     # MaxPool rewritten first, met the two in either order across the loop's cycle, and in about one
     # process in three left the plain kernel (30 ms of a 500 px iteration on one thread, against 1 ms).
     # Called as a function of its own, the graph has no cycle and the forward pass always comes first.
-    @tf.function(input_signature=signature, experimental_attributes={"_noinline": True})
+    @tf.function(input_signature=signature, autograph=False, experimental_attributes={"_noinline": True})
     def loss_and_gradient(image, content_targets, content_scales, style_scales, segments, weights,
-                          pixel_scale, *stencil):
+                          pixel_scale, stencil):
         with tf.GradientTape() as tape:
             tape.watch(image)
             content, style = network_terms(image, content_targets, content_scales, style_scales, segments)
             tv = pixel_scale * losses.total_variation(image)
             total = weights[0] * content + weights[1] * style + weights[2] * tv
         gradient = tape.gradient(total, image)
-        photorealism = tf.constant(0.0)
-        if stencil:
-            energy, energy_gradient = losses.photorealism_loss(image, stencil[0])
-            photorealism = pixel_scale * energy
-            total += weights[3] * photorealism
-            gradient += (weights[3] * pixel_scale) * energy_gradient
+        energy, energy_gradient = tf.cond(tf.size(stencil) > 0, lambda: losses.photorealism_loss(image, stencil),
+                                          lambda: (tf.constant(0.0), tf.zeros_like(image)))
+        photorealism = pixel_scale * energy
+        total += weights[3] * photorealism
+        gradient += (weights[3] * pixel_scale) * energy_gradient
         return total, gradient, tf.stack([content, style, tv, photorealism])
 
     return loss_and_gradient
