@@ -56,7 +56,7 @@ from ray_jobs.errors import JobError
 from ray_jobs.progress import format_duration
 from ray_jobs.records import Record, empty_record, error_columns, identity_columns, now
 from ray_jobs.resources import GPU_ACTOR_ROWS, ActorGroup, ActorPlan, NodeResources, describe_request
-from ray_jobs.worker import TEST_FAULT_VARIABLE, TEST_SLOW_VARIABLE, RenderOutcome, RenderTask, TransferWorker, WorkerInfo
+from ray_jobs.worker import TEST_VARIABLES, RenderOutcome, RenderTask, TransferWorker, WorkerInfo
 from stylecore.storage import ENDPOINT_VARIABLE
 from stylecore.weights import WEIGHTS_DIR_VARIABLE
 
@@ -354,7 +354,7 @@ def _worker_environment() -> dict[str, str]:
     # endpoint (--storage-endpoint) is where they read and write. Credentials are not forwarded: a
     # runtime environment is shown in the dashboard; each node has its own (see README).
     environment = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-    for name in (WEIGHTS_DIR_VARIABLE, ENDPOINT_VARIABLE, TEST_FAULT_VARIABLE, TEST_SLOW_VARIABLE):
+    for name in (WEIGHTS_DIR_VARIABLE, ENDPOINT_VARIABLE, *TEST_VARIABLES):
         if name in os.environ:
             environment[name] = os.environ[name]
     return environment

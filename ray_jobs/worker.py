@@ -25,7 +25,10 @@ and run on the CPU.
 only while ``<file>`` does not exist, which the worker first creates holding its pid, so once), and
 ``hang:<row id>`` makes the row never finish. ``RAY_JOBS_TEST_SLOW=prepare:S,device:S,finish:S``
 adds S seconds of waiting to each phase of every row (any of the three), so that a test can tell
-overlapped phases from consecutive ones whatever the machine's load.
+overlapped phases from consecutive ones whatever the machine's load. ``RAY_JOBS_TEST_GATE=<folder>``
+makes every row, as its device phase starts, write ``<folder>/<row id>@<node id>`` and wait until
+``<folder>/open`` exists, so that a test can change the cluster while it knows which node holds which
+row, whatever the load.
 
 A GPU actor is given two rows at once (:mod:`ray_jobs.pool`), each on its own thread: the transfer
 runs as its three phases (:func:`stylecore.transfer.prepare_transfer`, ``optimise_transfer``,
@@ -218,6 +221,7 @@ class TransferWorker:
         with self._device_turn:
             waited = time.perf_counter() - asked
             _test_slowness("device")
+            _test_gate(entry.id, self._node_id)
             optimised = optimise_transfer(prepared)
         _test_slowness("finish")
         return finish_transfer(prepared, optimised), waited
@@ -239,6 +243,9 @@ class WeightsMismatchError(StyleCoreError):
 
 TEST_FAULT_VARIABLE = "RAY_JOBS_TEST_FAULT"
 TEST_SLOW_VARIABLE = "RAY_JOBS_TEST_SLOW"
+TEST_GATE_VARIABLE = "RAY_JOBS_TEST_GATE"
+TEST_VARIABLES = (TEST_FAULT_VARIABLE, TEST_SLOW_VARIABLE, TEST_GATE_VARIABLE)
+"""The tests' settings (module docstring), which the job forwards to its actors."""
 
 
 def _test_slowness(phase: str) -> None:
@@ -247,6 +254,17 @@ def _test_slowness(phase: str) -> None:
         name, _, seconds = setting.partition(":")
         if name == phase:
             time.sleep(float(seconds))
+
+
+def _test_gate(row_id: str, node_id: str) -> None:
+    """Say that ``row_id`` reached the device on ``node_id`` and wait for the gate ``$RAY_JOBS_TEST_GATE``
+    to open, if it is set (module docstring)."""
+    folder = os.environ.get(TEST_GATE_VARIABLE)
+    if not folder:
+        return
+    Path(folder, f"{row_id}@{node_id}").touch()
+    while not Path(folder, "open").exists():
+        time.sleep(0.2)
 
 
 def _inject_test_fault(row_id: str) -> None:

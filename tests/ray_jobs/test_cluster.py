@@ -114,7 +114,9 @@ def test_a_row_past_the_row_timeout_is_an_error_row_and_the_run_finishes(cluster
     monkeypatch.setenv(TEST_FAULT_VARIABLE, "hang:p2")
     # a row reaches an actor once it has compiled ahead: 20 s is generous for p1's real render (64 px,
     # 2+2 iterations, about a second) on a loaded machine; p2 never ends
-    summary, rows = run(data_root, tmp_path / "out", ("p1", "p2"), use_gpus=False, row_timeout=20)
+    # both actors up before any row is handed out (--min-actors 2), so each gets one: else one actor could
+    # take both rows while the other is still starting, and be stopped with no report kept
+    summary, rows = run(data_root, tmp_path / "out", ("p1", "p2"), use_gpus=False, row_timeout=20, min_actors=2)
     assert {row_id: row["status"] for row_id, row in rows.items()} == {"p1": "ok", "p2": "error"}
     assert rows["p2"]["error_type"] == "RowTimeoutError"
     assert rows["p2"]["error_message"].startswith("the row took longer than --row-timeout 20s")

@@ -4,8 +4,10 @@ costs a retry and no row, and the lost actor's replacement runs on a node added 
 actors up than ``--min-actors`` end the job at the start timeout; an actor left idle once no row is
 queued is released before the job ends.
 
-Every row waits a few seconds on its device phase (``RAY_JOBS_TEST_SLOW``) so that the nodes change
-while rows are still running, whatever the machine's load. One cluster for the module, its 1-CPU head
+Where nodes change mid-job, every row waits at a gate on its device phase (``RAY_JOBS_TEST_GATE``),
+which the test opens once the rows it needs are where it needs them: the nodes change while rows are
+still running, whatever the machine's load. Elsewhere a row waits 4 s on the device
+(``RAY_JOBS_TEST_SLOW``). One cluster for the module, its 1-CPU head
 alone at the start of each test: the nodes a test added are removed after it, once its actors are gone.
 """
 
@@ -23,7 +25,7 @@ from ray.cluster_utils import Cluster
 from ray_jobs.errors import JobError
 from ray_jobs.job import JobOptions, JobSummary, run_job
 from ray_jobs.manifest import read_manifest
-from ray_jobs.worker import TEST_FAULT_VARIABLE, TEST_SLOW_VARIABLE
+from ray_jobs.worker import TEST_FAULT_VARIABLE, TEST_GATE_VARIABLE, TEST_SLOW_VARIABLE
 from stylecore.config import TransferConfig
 
 CONFIG = TransferConfig(size=64, coarse_scale=1.0, stage1_iterations=2, stage2_iterations=2)
@@ -87,33 +89,59 @@ def rows_by_node(summary: JobSummary, rows: dict[str, dict]) -> dict[str, set[st
     return by_node
 
 
+def gated(folder, monkeypatch):
+    """The gate every row waits at as its device phase starts (``RAY_JOBS_TEST_GATE``), closed; no
+    other waiting."""
+    gate = folder / "gate"
+    gate.mkdir()
+    monkeypatch.setenv(TEST_GATE_VARIABLE, str(gate))
+    monkeypatch.delenv(TEST_SLOW_VARIABLE)
+    return gate
+
+
+def at_gate(gate) -> list[tuple[str, str]]:
+    """(row id, node id) of each row that has reached ``gate``, a retried row once per attempt."""
+    return [tuple(path.name.split("@")) for path in gate.glob("*@*")]
+
+
+def nodes_at_gate(gate) -> set[str]:
+    return {node_id for _, node_id in at_gate(gate)}
+
+
 def busy_cpus() -> float:
     return ray.cluster_resources().get("CPU", 0) - ray.available_resources().get("CPU", 0)
 
 
-def test_a_node_that_joins_mid_job_gets_rows(cluster, tmp_path):
+def test_a_node_that_joins_mid_job_gets_rows(cluster, tmp_path, monkeypatch):
+    gate = gated(tmp_path, monkeypatch)
     thread, result = run_in_background(tmp_path, [f"j{number}" for number in range(6)])
-    wait_for(lambda: busy_cpus() >= 1, 120, "the head's actor")
+    wait_for(lambda: at_gate(gate), 120, "the head's first row")
     joined = add_node(cluster)
+    wait_for(lambda: joined.node_id in nodes_at_gate(gate), 120, "a row on the joined node")
+    (gate / "open").touch()
     summary, rows = finished(thread, result)
     assert {row["status"] for row in rows.values()} == {"ok"}
     assert summary.added_workers == 1
     assert rows_by_node(summary, rows).get(joined.node_id), "the joined node rendered no row"
 
 
-def test_a_node_removed_mid_row_loses_no_row_and_its_actor_is_replaced_on_a_later_node(cluster, tmp_path):
+def test_a_node_removed_mid_row_loses_no_row_and_its_actor_is_replaced_on_a_later_node(cluster, tmp_path,
+                                                                                         monkeypatch):
+    gate = gated(tmp_path, monkeypatch)
     leaving = add_node(cluster)
-    thread, result = run_in_background(tmp_path, [f"m{number}" for number in range(8)], actors=2)
-    # two rows done: both actors are up, and each holds its next row (4 s on the device) at once
-    wait_for(lambda: "[2/8]" in result["console"].getvalue(), 180, "two rows")
+    thread, result = run_in_background(tmp_path, [f"m{number}" for number in range(6)], actors=2)
+    # both actors up, each holding a row on the device
+    wait_for(lambda: len(at_gate(gate)) == 2, 180, "a row on each node")
+    [lost] = [row_id for row_id, node_id in at_gate(gate) if node_id == leaving.node_id]
     cluster.remove_node(leaving)
     later = add_node(cluster)
+    wait_for(lambda: later.node_id in nodes_at_gate(gate), 120, "a row on the later node")
+    (gate / "open").touch()
     summary, rows = finished(thread, result)
     assert {row["status"] for row in rows.values()} == {"ok"}
     assert summary.replaced_workers >= 1
-    assert max(row["attempts"] for row in rows.values()) == 2
+    assert rows[lost]["attempts"] == 2 and max(row["attempts"] for row in rows.values()) == 2
     assert rows_by_node(summary, rows).get(later.node_id), "the replacement on the later node rendered no row"
-
 
 
 def test_fewer_actors_up_than_min_actors_end_the_job_at_the_start_timeout_saying_how_many(cluster, tmp_path):

@@ -197,10 +197,10 @@ def test_each_actor_loads_its_extractor_once_with_its_share_of_the_cpus(first_ru
 
 
 def test_actors_compile_ahead_so_that_their_rows_trace_nothing(first_run):
-    """Each actor traced its two stages' programs (objective, start, block, history update) while it
-    started; its rows, 2 or 3 of them, the first included, traced none."""
+    """Each actor traced the programs both stages share (objective, start, block, history update) while
+    it started; its rows, 2 or 3 of them, the first included, traced none."""
     workers = first_run[0].workers
-    assert [(info.traces_at_start, info.traces) for info in workers] == [(8, 8)] * 2
+    assert [(info.traces_at_start, info.traces) for info in workers] == [(4, 4)] * 2
     assert all(0 < info.warm_up_seconds < info.start_seconds for info in workers)
 
 
