@@ -32,6 +32,21 @@ if not DPST_DATA.is_dir() or not WEIGHTS_DIR.is_dir():
 os.environ.setdefault("STYLECORE_WEIGHTS_DIR", str(WEIGHTS_DIR))
 
 
+COSTLIEST_FIRST = ("ray_jobs/test_job.py", "ray_jobs/test_cluster_changes.py", "ray_jobs/test_cluster.py",
+                   "ray_jobs/test_autoscaling.py", "ray_jobs/test_overlap.py", "ray_jobs/test_object_storage.py",
+                   "stylecore/test_cli.py", "ray_jobs/test_run_record.py", "stylecore/test_fallbacks.py",
+                   "stylecore/test_label_maps.py", "ray_jobs/test_gpu_actors.py", "stylecore/test_transfer.py")
+"""The modules of most of a minute or more (``--durations``), costliest first. pytest-xdist's two workers
+(pyproject's ``-n 2 --dist loadfile --no-loadscope-reorder``) take whole modules in collection order, each
+the next as it finishes one: the long ones start first, and the two workers end close together."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: index for index, name in enumerate(COSTLIEST_FIRST)}
+    tests = Path(__file__).parent
+    items.sort(key=lambda item: rank.get(item.path.relative_to(tests).as_posix(), len(rank)))
+
+
 def example_pair_paths(number: int) -> dict[str, Path]:
     """The four files of example pair ``number`` (1 to 60): photos and colour-coded masks."""
     return {"content": DPST_DATA / "input" / f"in{number}.png",

@@ -67,7 +67,7 @@ def run(root: Path, rows: list[dict], **options) -> tuple[JobSummary, str, dict]
     manifest.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     console = io.StringIO()
     summary = run_job(read_manifest(manifest, data_root=root, config=CONFIG), stream=console,
-                      options=JobOptions(output=str(root / "output"), actors=2, alert_on_drift=THRESHOLD, **options))
+                      options=JobOptions(output=str(root / "output"), actors=1, alert_on_drift=THRESHOLD, **options))
     return summary, console.getvalue(), json.loads(Path(summary.record_path).read_text(encoding="utf-8"))
 
 
