@@ -30,6 +30,11 @@ if not DPST_DATA.is_dir() or not WEIGHTS_DIR.is_dir():
     raise RuntimeError(f"the shared folder is incomplete at {SHARED}: set STYLECORE_SHARED to the folder "
                        "holding data/dpst and weights")
 os.environ.setdefault("STYLECORE_WEIGHTS_DIR", str(WEIGHTS_DIR))
+# Every Ray the tests start, here or in a subprocess, lets the system pick its workers' ports (Ray's switch for
+# tests). Otherwise each cluster hands out ports of the same default range on its own, and with two pytest-xdist
+# workers' clusters up at once an actor's owner was once reported dead as it registered the actor (a port shared
+# across clusters: Ray's gRPC servers bind with SO_REUSEPORT).
+os.environ.setdefault("RAY_USE_RANDOM_PORTS", "1")
 
 
 COSTLIEST_FIRST = ("ray_jobs/test_job.py", "ray_jobs/test_cluster_changes.py", "ray_jobs/test_cluster.py",
