@@ -30,11 +30,11 @@ if not DPST_DATA.is_dir() or not WEIGHTS_DIR.is_dir():
     raise RuntimeError(f"the shared folder is incomplete at {SHARED}: set STYLECORE_SHARED to the folder "
                        "holding data/dpst and weights")
 os.environ.setdefault("STYLECORE_WEIGHTS_DIR", str(WEIGHTS_DIR))
-# Every Ray the tests start, here or in a subprocess, lets the system pick its workers' ports (Ray's switch for
-# tests). Otherwise each cluster hands out ports of the same default range on its own, and with two pytest-xdist
-# workers' clusters up at once an actor's owner was once reported dead as it registered the actor (a port shared
-# across clusters: Ray's gRPC servers bind with SO_REUSEPORT).
-os.environ.setdefault("RAY_USE_RANDOM_PORTS", "1")
+# One authentication mode for every Ray the tests start or join, here or in a subprocess. ray.init(address="local")
+# turns token authentication on in this process's environment when the machine has a token, and leaves it on after
+# ray.shutdown(): a driver started afterwards in token mode, joining a cluster started before without it, had every
+# actor it created destroyed at once (its owner looked dead to the cluster). The tests that need tokens set them.
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
 COSTLIEST_FIRST = ("ray_jobs/test_job.py", "ray_jobs/test_cluster_changes.py", "ray_jobs/test_cluster.py",
