@@ -1,8 +1,9 @@
 """Compiled ahead: a process's first real transfer traces nothing and compiles no kernel.
 
 A transfer's first run in a process traces the stage program both stages share and the optimiser's
-(tf.function, without AutoGraph: the programs' loops and branches are TensorFlow's own; about 4 s
-on two quiet CPUs), has XLA compile the history update, and has numba compile (or load
+(tf.function, without AutoGraph: the programs' loops and branches are TensorFlow's own), has
+TensorFlow optimise them on their first call (with the trace, most of the warm-up's 5 to 7 s on two
+quiet CPUs), has XLA compile the history update, and has numba compile (or load
 from its cache) the matting Laplacian's, the local affine maps' and the metrics' kernels. None of
 that depends on the photos, their size or their number of segments (:mod:`stylecore.objective`),
 only on the extractor, its layers and the Laplacian's radius. :func:`warm_up` pays it on a tiny
