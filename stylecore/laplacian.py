@@ -55,11 +55,18 @@ STENCIL_BUCKET = 32
 
 def stencil_offsets(radius: int) -> int:
     """K, the number of coefficient maps of :func:`laplacian_stencil` for windows of ``radius``: (4r+1)^2."""
-    return (4 * radius + 1) ** 2
+    return _stencil_side(radius) ** 2
 
 
-def laplacian_stencil(laplacian: scipy.sparse.csr_matrix, shape: tuple[int, int]) -> np.ndarray:
-    """The matting Laplacian of an image of ``shape`` = (H, W) as (K, H', W') float32 coefficient maps.
+def _stencil_side(radius: int) -> int:
+    """2R + 1, the side of the grid of offsets, R = 2r the farthest neighbour a window of ``radius`` reaches."""
+    return 4 * radius + 1
+
+
+def laplacian_stencil(laplacian: scipy.sparse.csr_matrix, shape: tuple[int, int], *,
+                      radius: int) -> np.ndarray:
+    """The matting Laplacian of an image of ``shape`` = (H, W), built with windows of ``radius``, as
+    (K, H', W') float32 coefficient maps, K = :func:`stencil_offsets` (``radius``) whatever the image's size.
 
     ``stencil[k, y, x]`` is the entry of pixel (y, x)'s row at the neighbour (y + dy, x + dx), with
     (dy, dx) the k-th offset of the (2R+1)^2 grid in row-major order, R = 2r the farthest neighbour a
@@ -75,8 +82,10 @@ def laplacian_stencil(laplacian: scipy.sparse.csr_matrix, shape: tuple[int, int]
     pixel_y, pixel_x = np.divmod(np.arange(height * width, dtype=np.int32), width)
     offset_y = pixel_y[laplacian.indices] - pixel_y[rows]
     offset_x = pixel_x[laplacian.indices] - pixel_x[rows]
-    reach = int(max(np.abs(offset_y).max(initial=0), np.abs(offset_x).max(initial=0)))
-    side = 2 * reach + 1
+    side = _stencil_side(radius)
+    reach = side // 2
+    if max(np.abs(offset_y).max(initial=0), np.abs(offset_x).max(initial=0)) > reach:
+        raise ValueError(f"laplacian reaches farther than windows of radius {radius} do")
     flat = np.zeros((side * side, height * width), np.float32)
     flat[(offset_y + reach) * side + offset_x + reach, rows] = laplacian.data
     stencil = np.zeros((side * side, _bucketed(height), _bucketed(width)), np.float32)

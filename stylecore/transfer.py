@@ -181,7 +181,7 @@ def photorealism_stencil(content: np.ndarray, config: TransferConfig) -> np.ndar
     """The matting Laplacian of ``content`` (H, W, 3) at the configured epsilon and radius, as the stencil
     stage 2's objective takes (:func:`~stylecore.laplacian.laplacian_stencil`)."""
     laplacian = matting_laplacian(content, epsilon=config.laplacian_epsilon, radius=config.laplacian_radius)
-    return laplacian_stencil(laplacian, content.shape[:2])
+    return laplacian_stencil(laplacian, content.shape[:2], radius=config.laplacian_radius)
 
 
 def optimise_transfer(prepared: PreparedTransfer, *, progress: Progress | None = None) -> OptimisedTransfer:

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse
 import scipy.sparse.linalg
 
-from stylecore.laplacian import apply_laplacian, laplacian_stencil, matting_laplacian
+from stylecore.laplacian import apply_laplacian, laplacian_stencil, matting_laplacian, stencil_offsets
 
 
 def naive_matting_laplacian(image: np.ndarray, epsilon: float, radius: int = 1) -> np.ndarray:
@@ -68,7 +68,7 @@ def test_stencil_multiplies_as_the_sparse_matrix(radius):
     rng = np.random.default_rng(7)
     content, image = rng.uniform(size=(2, 13, 9, 3))
     laplacian = matting_laplacian(content, radius=radius)
-    stencil = laplacian_stencil(laplacian, (13, 9))
+    stencil = laplacian_stencil(laplacian, (13, 9), radius=radius)
     assert stencil.shape == ((4 * radius + 1) ** 2, 32, 32)  # padded to the bucket, with zeros
     assert not stencil[:, 13:].any() and not stencil[:, :, 9:].any()
     expected = (laplacian @ image.reshape(-1, 3)).reshape(image.shape)
@@ -76,7 +76,22 @@ def test_stencil_multiplies_as_the_sparse_matrix(radius):
     np.testing.assert_allclose(product, expected, rtol=1e-5, atol=1e-4)
 
 
+def test_a_photo_narrower_than_the_offsets_reach_has_all_of_them_and_a_wider_window_is_refused():
+    # a 3x4 photo's Laplacian reaches at most 2 and 3 pixels: its stencil still has the 25 maps of
+    # radius 1 (zeros where no neighbour is), so both stages keep one program whatever the size
+    laplacian = matting_laplacian(np.random.default_rng(9).uniform(size=(3, 4, 3)), radius=1)
+    stencil = laplacian_stencil(laplacian, (3, 4), radius=1)
+    assert stencil.shape[0] == stencil_offsets(1) == 25
+    image = np.random.default_rng(10).uniform(size=(3, 4, 3))
+    expected = (laplacian @ image.reshape(-1, 3)).reshape(image.shape)
+    np.testing.assert_allclose(apply_laplacian(stencil, image.astype(np.float32)).numpy(), expected,
+                               rtol=1e-5, atol=1e-4)
+    wider = matting_laplacian(np.random.default_rng(11).uniform(size=(13, 9, 3)), radius=2)
+    with pytest.raises(ValueError, match="reaches farther than windows of radius 1"):
+        laplacian_stencil(wider, (13, 9), radius=1)
+
+
 def test_stencil_refuses_a_laplacian_of_another_size():
     laplacian = matting_laplacian(np.random.default_rng(8).uniform(size=(6, 5, 3)))
     with pytest.raises(ValueError, match="does not fit"):
-        laplacian_stencil(laplacian, (5, 6 + 1))
+        laplacian_stencil(laplacian, (5, 6 + 1), radius=1)
