@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import os
 import socket
+import subprocess
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -67,6 +68,28 @@ def example_pair() -> Callable[[int, int], PreparedPair]:
         return prepare_pair(**example_pair_paths(number), long_side=long_side, min_segment_fraction=0.001)
 
     return load
+
+
+@pytest.fixture
+def stylecore_cli(capsys) -> Callable[..., subprocess.CompletedProcess]:
+    """``stylecore_cli(*arguments)``: the ``stylecore`` command's ``main`` run in this process, its exit
+    status and output as a :class:`subprocess.CompletedProcess`.
+
+    For what a command computes, writes and says: the same code as the command a user runs, without a
+    new process's seconds of TensorFlow import and tracing. What only a new process shows (TensorFlow's
+    own start-up lines, a traceback, the interpreter's exit status) is checked with a real one
+    (``tests/stylecore/test_cli.py``).
+    """
+    from stylecore.cli import main
+
+    def run(*arguments: object) -> subprocess.CompletedProcess:
+        capsys.readouterr()
+        command = [str(argument) for argument in arguments]
+        status = main(command)
+        output, errors = capsys.readouterr()
+        return subprocess.CompletedProcess(["stylecore", *command], status, output, errors)
+
+    return run
 
 
 @dataclasses.dataclass(frozen=True)

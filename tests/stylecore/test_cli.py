@@ -1,4 +1,5 @@
-"""The stylecore command line, run as a user would."""
+"""The stylecore command line, run as a user would: in a new process where the process itself is
+checked (the console's lines, exit statuses, no traceback), else in this one (``stylecore_cli``)."""
 
 import io
 import json
@@ -50,12 +51,12 @@ def test_bad_input_is_one_sentence_not_a_traceback(tmp_path):
     assert not (tmp_path / "out.png").exists()
 
 
-def test_output_size_and_format_follow_the_options(tmp_path):
+def test_output_size_and_format_follow_the_options(tmp_path, stylecore_cli):
     paths = example_pair_paths(5)
     output = tmp_path / "out.jpg"
-    completed = run_cli("transfer", "--content", str(paths["content"]), "--style", str(paths["style"]),
-                        "--output", str(output), "--size", "64", "--output-size", "300", "--jpeg-quality", "80",
-                        "--stage1-iterations", "3", "--stage2-iterations", "2", "--quiet")
+    completed = stylecore_cli("transfer", "--content", str(paths["content"]), "--style", str(paths["style"]),
+                              "--output", str(output), "--size", "64", "--output-size", "300", "--jpeg-quality", "80",
+                              "--stage1-iterations", "3", "--stage2-iterations", "2", "--quiet")
     assert completed.returncode == 0, completed.stderr
     with Image.open(output) as written:
         assert written.format == "JPEG" and max(written.size) == 300
@@ -139,12 +140,12 @@ def test_every_refused_kind_is_one_line_with_status_2_and_no_output(tmp_path):
         assert "Traceback" not in completed.stderr and not output.exists(), kind
 
 
-def test_save_masks_writes_the_automatic_label_maps_as_masks_that_read_back(tmp_path):
+def test_save_masks_writes_the_automatic_label_maps_as_masks_that_read_back(tmp_path, stylecore_cli):
     paths = example_pair_paths(2)
     output = tmp_path / "out.png"
-    completed = run_cli("transfer", "--content", str(paths["content"]), "--style", str(paths["style"]),
-                        "--output", str(output), "--size", "64", "--stage1-iterations", "2",
-                        "--stage2-iterations", "1", "--save-masks", "--quiet")
+    completed = stylecore_cli("transfer", "--content", str(paths["content"]), "--style", str(paths["style"]),
+                              "--output", str(output), "--size", "64", "--stage1-iterations", "2",
+                              "--stage2-iterations", "1", "--save-masks", "--quiet")
     assert completed.returncode == 0, completed.stderr
     sidecar = json.loads(output.with_suffix(".json").read_text())
     assert sidecar["automatic_masks"] and sidecar["diagnostics"]["masks_found"] == "both"
@@ -157,7 +158,7 @@ def test_save_masks_writes_the_automatic_label_maps_as_masks_that_read_back(tmp_
     assert pair_segments(content_labels, style_labels).matched == tuple(sidecar["diagnostics"]["matched"])
 
 
-def test_the_content_photos_profile_and_exif_reach_the_output(tmp_path):
+def test_the_content_photos_profile_and_exif_reach_the_output(tmp_path, stylecore_cli):
     """The command decodes the content photo once and hands its pixels to the transfer; the
     profile and EXIF of the written result still come from the content file."""
     paths = example_pair_paths(5)
@@ -167,12 +168,13 @@ def test_the_content_photos_profile_and_exif_reach_the_output(tmp_path):
     Image.open(paths["content"]).convert("RGB").save(tmp_path / "camera.jpg", quality=95, exif=exif.tobytes(),
                                                      icc_profile=profile)
     output = tmp_path / "out.png"
-    completed = run_cli("transfer", "--content", str(tmp_path / "camera.jpg"), "--style", str(paths["style"]),
-                        "--output", str(output), "--size", "64", "--output-size", "200",
-                        "--stage1-iterations", "3", "--stage2-iterations", "2", "--quiet")
+    completed = stylecore_cli("transfer", "--content", str(tmp_path / "camera.jpg"), "--style", str(paths["style"]),
+                              "--output", str(output), "--size", "64", "--output-size", "200", "--stage1-iterations",
+                              "3", "--stage2-iterations", "2", "--quiet")
     assert completed.returncode == 0, completed.stderr
     with Image.open(output) as written:
         assert written.height == 200 and written.width < 200  # upright: the stored landscape turned
         description = ImageCms.ImageCmsProfile(io.BytesIO(written.info["icc_profile"])).profile.profile_description
         assert description == "sRGB built-in"
         assert written.getexif()[0x010F] == "Test Camera" and written.getexif()[0x0112] == 1
+

@@ -1,8 +1,6 @@
 """Every fallback is said: one note per kind, from real pairs, on the command line and in the result."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 from PIL import Image
@@ -29,26 +27,21 @@ def write_grey_mask(source, destination):
     Image.fromarray(grey, "L").save(destination)
 
 
-def run_cli(*arguments):
-    return subprocess.run([sys.executable, "-m", "stylecore.cli", "transfer", *map(str, arguments)],
-                          capture_output=True, text=True, timeout=300)
-
-
 def notes(stderr):
     return [line.removeprefix("note: ") for line in stderr.splitlines() if line.startswith("note: ")]
 
 
-def test_a_segment_with_no_position_on_a_grid_drops_out_of_that_layer_and_says_so(tmp_path):
+def test_a_segment_with_no_position_on_a_grid_drops_out_of_that_layer_and_says_so(tmp_path, stylecore_cli):
     # Pair 26's masks as grey class-id maps (the issue's case; read as palette masks they were taken
     # for black and white, and are now refused as class-id maps): class 255, the anti-aliased borders,
     # is a sliver that the coarse stage's 32 px style labels lose; its Gram there was 0 / 0, the loss NaN.
     paths = example_pair_paths(26)
     for side in ("content", "style"):
         write_grey_mask(paths[f"{side}_mask"], tmp_path / f"{side}.png")
-    completed = run_cli("--content", paths["content"], "--style", paths["style"], "--content-mask",
-                        tmp_path / "content.png", "--style-mask", tmp_path / "style.png", "--mask-format", "ids",
-                        "--output", tmp_path / "out.png", "--size", "64", "--stage1-iterations", "3",
-                        "--stage2-iterations", "3")
+    completed = stylecore_cli("transfer", "--content", paths["content"], "--style", paths["style"], "--content-mask",
+                              tmp_path / "content.png", "--style-mask", tmp_path / "style.png", "--mask-format", "ids",
+                              "--output", tmp_path / "out.png", "--size", "64", "--stage1-iterations", "3",
+                              "--stage2-iterations", "3")
     assert completed.returncode == 0, completed.stderr
     left_out = [note for note in notes(completed.stderr) if "covers no position" in note]
     assert left_out and all(note.startswith("segment class ") and "covers no position of the " in note
@@ -58,23 +51,24 @@ def test_a_segment_with_no_position_on_a_grid_drops_out_of_that_layer_and_says_s
     assert all(np.isfinite(stage["losses"]["total"]) for stage in sidecar["stages"])
 
 
-def test_masks_sharing_no_label_say_the_whole_photo_styles_the_whole_content(tmp_path):
+def test_masks_sharing_no_label_say_the_whole_photo_styles_the_whole_content(tmp_path, stylecore_cli):
     paths = example_pair_paths(1)
     Image.new("RGB", Image.open(paths["content"]).size, PALETTE["blue"]).save(tmp_path / "blue.png")
     Image.new("RGB", Image.open(paths["style"]).size, PALETTE["green"]).save(tmp_path / "green.png")
-    completed = run_cli("--content", paths["content"], "--style", paths["style"], "--content-mask",
-                        tmp_path / "blue.png", "--style-mask", tmp_path / "green.png", "--output",
-                        tmp_path / "out.png", "--size", "64", "--stage1-iterations", "2", "--stage2-iterations", "1",
-                        "--quiet")
+    completed = stylecore_cli("transfer", "--content", paths["content"], "--style", paths["style"], "--content-mask",
+                              tmp_path / "blue.png", "--style-mask", tmp_path / "green.png", "--output",
+                              tmp_path / "out.png", "--size", "64", "--stage1-iterations", "2", "--stage2-iterations",
+                              "1", "--quiet")
     assert completed.returncode == 0, completed.stderr
     assert notes(completed.stderr) == ["masks share no label: the whole content photo is styled by the whole "
                                        "style photo"]
 
 
-def test_automatic_masks_say_so(tmp_path):
+def test_automatic_masks_say_so(tmp_path, stylecore_cli):
     paths = example_pair_paths(2)
-    completed = run_cli("--content", paths["content"], "--style", paths["style"], "--output", tmp_path / "out.png",
-                        "--size", "64", "--stage1-iterations", "2", "--stage2-iterations", "1", "--quiet")
+    completed = stylecore_cli("transfer", "--content", paths["content"], "--style", paths["style"], "--output",
+                              tmp_path / "out.png", "--size", "64", "--stage1-iterations", "2", "--stage2-iterations",
+                              "1", "--quiet")
     assert completed.returncode == 0, completed.stderr
     assert notes(completed.stderr)[0] == "automatic masks used: the segments were matched between the photos " \
                                          "automatically"
