@@ -1,5 +1,6 @@
 # The two set-up commands: `make run` (install, then the 60 example pairs on a local Ray, then
-# the report) and `make test`. SHARED is the folder holding data/dpst and weights.
+# the report) and `make test`. SHARED is the folder holding data/dpst and weights. The install ends by
+# compiling the kernels into numba's cache (`stylecore warm-up`, a minute), so that no process compiles them again.
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 SHARED ?= ../shared
@@ -14,6 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -e ".[test]"
+	$(VENV)/bin/stylecore warm-up
 	touch $@
 
 install: $(VENV)/.installed

@@ -1,4 +1,5 @@
-"""The ``stylecore`` command line: one transfer, or fetching the default weights.
+"""The ``stylecore`` command line: one transfer, fetching the default weights, or compiling the
+kernels ahead into numba's cache (``warm-up``: once after installing, e.g. in a cluster node's image).
 
 Every field of :class:`~stylecore.config.TransferConfig` is an option of the same name
 (``--stage1-iterations``); :func:`add_config_arguments` and :func:`config_from_arguments` are
@@ -137,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(run)
     download = commands.add_parser("download-weights", help="fetch the SqueezeNet weights (needs internet)")
     download.add_argument("--folder", type=Path, help="where to put them (default: ~/.cache/stylecore/weights)")
+    commands.add_parser(
+        "warm-up", help="compile the kernels a transfer uses into numba's cache, once after installing",
+        description="Run a tiny transfer (random weights, made-up photos) so that numba compiles the matting "
+        "Laplacian's, the local affine maps' and the metrics' kernels into its cache (__pycache__ beside the "
+        "modules, or $NUMBA_CACHE_DIR). A process started later loads them in a fraction of a second instead "
+        "of compiling them for about a minute: run it where the package is installed (make install does; a "
+        "cluster node's image should), before the first transfer or batch actor.")
     return parser
 
 
@@ -183,6 +191,20 @@ def _run_transfer(arguments: argparse.Namespace) -> None:
           f"{result.image.shape[1]}x{result.image.shape[0]}) in {result.timings['total']:.1f} s", file=sys.stderr)
 
 
+def _warm_up() -> None:
+    """Fill numba's cache with the kernels of a transfer (the ``warm-up`` command); the traces it makes
+    on the way serve this process only. Random weights: no kernel depends on them."""
+    started = time.perf_counter()  # pymatting compiles its own kernels as it is imported: they count too
+    from stylecore.tensorflow_runtime import load_tensorflow
+
+    load_tensorflow()
+    from stylecore.extractors import FeatureExtractor, build_squeezenet
+    from stylecore.warm_up import warm_up
+
+    warm_up(FeatureExtractor("squeezenet", build_squeezenet(), weights_sha256=None))
+    print(f"compiled a transfer's kernels into numba's cache in {time.perf_counter() - started:.1f} s")
+
+
 def use_storage_endpoint(endpoint: str | None) -> None:
     """Point s3:// locations at ``endpoint`` (``--storage-endpoint``) by setting the standard
     ``$AWS_ENDPOINT_URL``, which pyarrow, :mod:`stylecore.storage` and the batch layer's workers read."""
@@ -209,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.command == "download-weights":
             from stylecore.extractors import DEFAULT_WEIGHTS_DIR, download_squeezenet_weights
             print(download_squeezenet_weights(arguments.folder or DEFAULT_WEIGHTS_DIR))
+        elif arguments.command == "warm-up":
+            _warm_up()
         else:
             use_storage_endpoint(arguments.storage_endpoint)
             _run_transfer(arguments)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms
 
+from stylecore import local_affine, metrics
 from stylecore.masks import clean_label_map, pair_segments
 from tests.conftest import example_pair_paths
 from tests.stylecore.test_images import bomb_png
@@ -178,3 +179,15 @@ def test_the_content_photos_profile_and_exif_reach_the_output(tmp_path, stylecor
         assert description == "sRGB built-in"
         assert written.getexif()[0x010F] == "Test Camera" and written.getexif()[0x0112] == 1
 
+
+def test_warm_up_fills_the_kernel_cache_and_says_so(stylecore_cli):
+    completed = stylecore_cli("warm-up")
+    assert completed.returncode == 0, completed.stderr
+    [line] = completed.stdout.splitlines()
+    assert line.startswith("compiled a transfer's kernels into numba's cache in ") and line.endswith(" s")
+    # the kernels a transfer calls (their helpers are compiled into them) are compiled and in numba's
+    # cache on disk, where a later process loads them
+    for kernel in (local_affine._moments, local_affine._box_mean, local_affine._solve_windows,
+                   local_affine._apply_kernel, metrics._window_fit_residuals):
+        assert kernel.signatures, kernel.__name__
+        assert list(Path(kernel.stats.cache_path).glob(f"*.{kernel.__name__}-*.nbi")), kernel.__name__
