@@ -89,7 +89,8 @@ def test_an_actor_holding_a_gpu_its_tensorflow_cannot_see_stops_the_job_start(cl
 def test_a_worker_killed_once_costs_a_retry_and_no_row(cluster, data_root, tmp_path, monkeypatch):
     marker = tmp_path / "killed.pid"
     monkeypatch.setenv(TEST_FAULT_VARIABLE, f"kill:p2:{marker}")
-    summary, rows = run(data_root, tmp_path / "out", use_gpus=False)
+    # one actor: it takes p1, dies on p2, and its replacement renders p2 and p3
+    summary, rows = run(data_root, tmp_path / "out", use_gpus=False, actors=1)
     killed_pid = marker.read_text()
     assert (summary.ok, summary.failed, summary.replaced_workers) == (3, 0, 1)
     assert {row_id: (row["status"], row["attempts"]) for row_id, row in rows.items()} == {
@@ -101,7 +102,7 @@ def test_a_worker_killed_once_costs_a_retry_and_no_row(cluster, data_root, tmp_p
 def test_a_row_that_kills_every_worker_is_one_error_row_after_the_retries(cluster, data_root, tmp_path,
                                                                           monkeypatch):
     monkeypatch.setenv(TEST_FAULT_VARIABLE, "kill:p2")
-    summary, rows = run(data_root, tmp_path / "out", use_gpus=False, max_retries=1)
+    summary, rows = run(data_root, tmp_path / "out", use_gpus=False, max_retries=1, actors=1)
     assert (summary.ok, summary.failed) == (2, 1)
     assert {row_id: row["status"] for row_id, row in rows.items()} == {"p1": "ok", "p2": "error", "p3": "ok"}
     assert (rows["p2"]["error_type"], rows["p2"]["attempts"]) == ("WorkerDiedError", 2)

@@ -84,9 +84,11 @@ def write_manifest(path: Path, rows: list[dict]) -> Path:
 
 
 def run(manifest: Path, data_root: Path, output: Path, **options) -> tuple[JobSummary, str]:
+    """A run of one actor unless ``options`` say otherwise: the first run's two actors cover what
+    several actors do, and each actor costs seconds of start (TensorFlow, compiling ahead)."""
     entries = read_manifest(manifest, data_root=data_root, config=CONFIG)
     console = io.StringIO()
-    summary = run_job(entries, options=JobOptions(output=output, **options), stream=console)
+    summary = run_job(entries, options=JobOptions(output=output, **{"actors": 1, **options}), stream=console)
     return summary, console.getvalue()
 
 
@@ -368,7 +370,7 @@ def test_rows_labelled_on_one_side_or_as_class_ids_render(ray_session, data_root
             {"id": "style-only", **pair, "style_mask": "pair01/style_mask.png"},
             {"id": "ids", **pair, "content_mask": "pair01/content_ids.png", "style_mask": "pair01/style_ids.png",
              "mask_format": "ids", "label_groups": "pair01/groups.json"}]
-    summary, _ = run(write_manifest(tmp_path / "manifest.jsonl", rows), data_root, tmp_path / "output", actors=1)
+    summary, _ = run(write_manifest(tmp_path / "manifest.jsonl", rows), data_root, tmp_path / "output")
     rendered = rows_of(summary)
     assert {row_id: row["status"] for row_id, row in rendered.items()} == dict.fromkeys(
         ("content-only", "style-only", "ids"), "ok")

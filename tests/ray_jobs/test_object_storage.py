@@ -180,7 +180,7 @@ def test_a_deleted_input_object_is_one_error_row_and_the_other_row_is_ok(ray_add
     filesystem, path = resolve(f"{photos}/input/in2.png")
     filesystem.delete_file(path)
     output = f"{buckets['renders']}/deleted-case"
-    finished = render(ray_address, buckets["manifest"], photos, output)
+    finished = render(ray_address, buckets["manifest"], photos, output, "--actors", "1")  # one start, not two
     assert finished.returncode == 1, finished.stderr
     rows = {row["id"]: row for row in metadata_rows(output)}
     assert rows["pair01"]["status"] == "ok"

@@ -1,4 +1,4 @@
-"""The run record of real runs on a local Ray (2 CPUs): three example pairs at 64 px (written at 96 px)
+"""The run record of real runs on the session's local Ray (2 CPUs): three example pairs at 64 px (written at 96 px)
 and one broken row.
 
 The nights, in order, on one output folder: the first run; an unchanged rerun (every good row
@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import logging
 import re
 import shutil
 from pathlib import Path
@@ -24,7 +23,6 @@ import pandas
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-import ray
 from conftest import example_pair_paths
 from PIL import Image
 
@@ -43,7 +41,7 @@ SCHEMA = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
-def nights(tmp_path_factory) -> dict[str, tuple[JobSummary, str, dict]]:
+def nights(local_ray, tmp_path_factory) -> dict[str, tuple[JobSummary, str, dict]]:
     """Each night's summary, console and record file as parsed JSON, by name (module docstring)."""
     root = tmp_path_factory.mktemp("nightly")
     rows = []
@@ -53,13 +51,8 @@ def nights(tmp_path_factory) -> dict[str, tuple[JobSummary, str, dict]]:
         rows.append({"id": f"pair{number}", **{kind: f"{number}-{kind}.png" for kind in example_pair_paths(number)}})
     rows.append({"id": "broken", "content": "nowhere.png", "style": "1-style.png"})
     worse = [{**row, "config": {"init": "noise"}} for row in rows]
-    ray.init(address="local", num_cpus=2, num_gpus=0, object_store_memory=100 * 2**20, include_dashboard=False,
-             logging_level=logging.WARNING)
-    try:
-        return {name: run(root, manifest_rows, **options) for name, manifest_rows, options in (
-            ("first", rows, {}), ("unchanged", rows, {}), ("forced", rows, {"force": True}), ("worse", worse, {}))}
-    finally:
-        ray.shutdown()
+    return {name: run(root, manifest_rows, **options) for name, manifest_rows, options in (
+        ("first", rows, {}), ("unchanged", rows, {}), ("forced", rows, {"force": True}), ("worse", worse, {}))}
 
 
 def run(root: Path, rows: list[dict], **options) -> tuple[JobSummary, str, dict]:
