@@ -14,7 +14,10 @@ has one. The host starts a stage with :meth:`DeviceMinimiser.minimise`, which ru
 ``block_size`` iterations as one compiled call each (a ``tf.while_loop``), and reads back only
 each block's loss records (a few floats per iteration) and, at the end, the best image. Between
 calls the iterate, gradient, direction and curvature history stay on the device in variables of
-any shape, so one trace serves every pair.
+any shape, so one trace serves every pair. The objective is called from one place only, the loop's
+body: TensorFlow instantiates and optimises a function once for each call site, at its first call
+(about 2 s of CPU for the objective, in every new process), so the stage's start is the first pass of
+its first block rather than a program of its own.
 
 The direction is the compact form of Byrd, Nocedal and Schnabel (1994, eq. 3.1 for H), not the
 two-loop recursion (Nocedal and Wright, algorithm 7.4): both give H g exactly, with H the BFGS
@@ -113,7 +116,7 @@ def trace_count() -> int:
     with _minimisers_lock:
         minimisers = list(_minimisers.values())
     return sum(program.experimental_get_tracing_count() for minimiser in minimisers
-               for program in (minimiser._function, minimiser._start, minimiser._block, minimiser._write_pair))
+               for program in (minimiser._function, minimiser._reset, minimiser._block, minimiser._write_pair))
 
 
 class DeviceMinimiser:
@@ -141,9 +144,10 @@ class DeviceMinimiser:
         arguments = tuple(function.input_signature[1:])
         self._write_pair = tf.function(self._write_pair_in_place, jit_compile=True, autograph=False,
                                        input_signature=(tf.TensorSpec((), tf.int32), tf.TensorSpec((2, None), tf.float32)))
-        self._start = tf.function(self._start_stage, autograph=False, input_signature=(function.input_signature[0], *arguments))
-        self._block = tf.function(self._run_block, autograph=False, input_signature=(tf.TensorSpec((), tf.int32),
-                                                                     tf.TensorSpec((), tf.float32), *arguments))
+        self._reset = tf.function(self._reset_stage, autograph=False,
+                                  input_signature=(function.input_signature[0], tf.TensorSpec((), tf.int32)))
+        self._block = tf.function(self._run_block, autograph=False, input_signature=(
+            tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.float32), tf.TensorSpec((), tf.bool), *arguments))
 
     def minimise(self, objective: CompiledObjective, image: np.ndarray, *, iterations: int, tolerance: float,
                  on_iteration: IterationCallback | None, block_size: int) -> StageOutcome:
@@ -159,20 +163,25 @@ class DeviceMinimiser:
         names = ("total", *objective.term_names)
         history: list[dict[str, float]] = []
         started = time.perf_counter()
-        start = self._start(tf.constant(image), *objective.arguments).numpy().tolist()
+        self._reset(tf.constant(image), len(names) - 1)
+        # The start is the first block's first pass (module docstring).
+        records, done = self._block(1 + min(block_size, iterations), tolerance, True, *objective.arguments)
+        start, *records = records.numpy().tolist()
         device_seconds = time.perf_counter() - started
         _raise_unless_finite(start[0], history)
-        done = False
-        while not done and len(history) < iterations:
-            started = time.perf_counter()
-            records, done = self._block(min(block_size, iterations - len(history)), tolerance, *objective.arguments)
-            records, done = records.numpy().tolist(), bool(done)
-            device_seconds += time.perf_counter() - started
+        while True:
             for record in records:
                 _raise_unless_finite(record[0], history)
                 history.append(dict(zip(names, record, strict=True)))
                 if on_iteration is not None:
                     on_iteration(len(history), history[-1])
+            if bool(done) or len(history) >= iterations:
+                break
+            started = time.perf_counter()
+            records, done = self._block(min(block_size, iterations - len(history)), tolerance, False,
+                                        *objective.arguments)
+            records = records.numpy().tolist()
+            device_seconds += time.perf_counter() - started
         # The first of equal losses, as the device's strict comparison kept it; the start counts.
         best = min([dict(zip(names, start, strict=True)), *history], key=lambda record: record["total"])
         started = time.perf_counter()
@@ -185,31 +194,31 @@ class DeviceMinimiser:
         for variable in (self._image, self._gradient, self._direction, self._best_image, self._history):
             variable.assign(tf.zeros((0,), tf.float32))
 
-    def _start_stage(self, image: tf.Tensor, *arguments: tf.Tensor) -> tf.Tensor:
-        """Evaluate the start and reset the state for an image of its size; its record (1 + T,).
-
-        The record's total is NaN when the loss or the gradient is not finite."""
-        loss, gradient, terms = self._function(image, *arguments)
+    def _reset_stage(self, image: tf.Tensor, term_count: tf.Tensor) -> None:
+        """Set the state for a stage from ``image``: the iterate, an empty history of its size, a zero
+        direction and step, so that the first block's first pass evaluates the start (:meth:`_run_block`)."""
         size = tf.size(image)
         self._image.assign(image)
         self._best_image.assign(image)
-        self._best_loss.assign(loss)
-        self._best_terms.assign(terms)
-        self._loss.assign(loss)
-        self._gradient.assign(gradient)
-        self._direction.assign(-gradient)
-        self._step_size.assign(tf.minimum(1.0, 1.0 / tf.maximum(tf.reduce_sum(tf.abs(gradient)), 1e-12)))
+        self._best_loss.assign(tf.constant(np.inf, tf.float32))
+        self._best_terms.assign(tf.zeros((term_count,)))
+        self._loss.assign(tf.constant(np.inf, tf.float32))
+        self._gradient.assign(tf.zeros_like(image))
+        self._direction.assign(tf.zeros_like(image))
+        self._step_size.assign(tf.constant(0.0))
         self._scale.assign(tf.constant(1.0))
         self._count.assign(tf.constant(0))
         self._history.assign(tf.zeros((2 * HISTORY_SIZE, size)))
         self._products.assign(tf.zeros((2, HISTORY_SIZE, HISTORY_SIZE), tf.float64))
-        return _record(_finite(loss, gradient), loss, terms)
 
-    def _run_block(self, iterations: tf.Tensor, tolerance: tf.Tensor,
+    def _run_block(self, iterations: tf.Tensor, tolerance: tf.Tensor, starting: tf.Tensor,
                    *arguments: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Up to ``iterations`` iterations: their records (k, 1 + T) and whether the stage is done.
+        """Up to ``iterations`` passes: their records (k, 1 + T) and whether the stage is done.
 
-        A non-finite loss or gradient ends the stage; its record, the last, has a NaN total.
+        When ``starting`` (after :meth:`_reset_stage`), the first pass evaluates the start itself: its step
+        is zero, so it keeps no curvature pair, ends nothing by convergence, and sets the first direction,
+        -g, and torch's first step size. A non-finite loss or gradient ends the stage; its record, the
+        last, has a NaN total.
         """
         records = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
 
@@ -217,6 +226,7 @@ class DeviceMinimiser:
             return (index < iterations) & ~done
 
         def iterate(index, done, records, image, loss, gradient, direction, step_size, scale, count, best):
+            first = starting & tf.equal(index, 0)
             candidate = tf.clip_by_value(image + step_size * direction, 0.0, 1.0)
             new_loss, new_gradient, terms = self._function(candidate, *arguments)
             finite = _finite(new_loss, new_gradient)
@@ -232,10 +242,12 @@ class DeviceMinimiser:
             count = self._remember(kept, count, step, change)
             converged = tf.abs(new_loss - loss) <= tolerance * tf.reduce_max(
                 tf.stack([tf.abs(loss), tf.abs(new_loss), 1e-30]))
-            done = ~finite | converged | ~tf.reduce_any(tf.not_equal(step, 0.0))
+            done = ~finite | (~first & (converged | ~tf.reduce_any(tf.not_equal(step, 0.0))))
             direction = self._direction_of(tf.reshape(new_gradient, (-1,)), change, kept, count, scale)
+            step_size = tf.cond(first, lambda: tf.minimum(1.0, 1.0 / tf.maximum(tf.reduce_sum(tf.abs(new_gradient)), 1e-12)),
+                                lambda: tf.constant(1.0))
             return (index + 1, done, records, candidate, new_loss, new_gradient,
-                    tf.reshape(direction, tf.shape(image)), tf.constant(1.0), scale, count, best)
+                    tf.reshape(direction, tf.shape(image)), step_size, scale, count, best)
 
         state = (tf.constant(0), tf.constant(False), records, _shaped(self._image, (None, None, 3)),
                  _shaped(self._loss, ()), _shaped(self._gradient, (None, None, 3)),

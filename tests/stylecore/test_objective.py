@@ -37,7 +37,7 @@ def test_pairs_of_other_sizes_and_both_stages_share_one_trace_and_the_loop_too(e
         minimise(objective, pair.content, iterations=3, tolerance=0.0)
     minimiser = _device_minimiser(function)
     assert [program.experimental_get_tracing_count() for program in
-            (function, minimiser._start, minimiser._block)] == [1, 1, 1]
+            (function, minimiser._reset, minimiser._block)] == [1, 1, 1]
 
 
 def test_pairs_of_any_segment_count_trace_each_stage_once_in_one_process(example_pair, squeezenet):
@@ -56,7 +56,7 @@ def test_pairs_of_any_segment_count_trace_each_stage_once_in_one_process(example
     assert functions == [functions[0]] * 10
     minimiser = _device_minimiser(functions[0])
     assert [program.experimental_get_tracing_count() for program in
-            (functions[0], minimiser._start, minimiser._block, minimiser._write_pair)] == [1, 1, 1, 1]
+            (functions[0], minimiser._reset, minimiser._block, minimiser._write_pair)] == [1, 1, 1, 1]
 
 
 def test_a_layer_without_segments_has_no_style_term(squeezenet):
