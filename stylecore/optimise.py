@@ -244,8 +244,9 @@ class DeviceMinimiser:
                 tf.stack([tf.abs(loss), tf.abs(new_loss), 1e-30]))
             done = ~finite | (~first & (converged | ~tf.reduce_any(tf.not_equal(step, 0.0))))
             direction = self._direction_of(tf.reshape(new_gradient, (-1,)), change, kept, count, scale)
-            step_size = tf.cond(first, lambda: tf.minimum(1.0, 1.0 / tf.maximum(tf.reduce_sum(tf.abs(new_gradient)), 1e-12)),
-                                lambda: tf.constant(1.0))
+            step_size = tf.cond(
+                first, lambda: tf.minimum(1.0, 1.0 / tf.maximum(tf.reduce_sum(tf.abs(new_gradient)), 1e-12)),
+                lambda: tf.constant(1.0))
             return (index + 1, done, records, candidate, new_loss, new_gradient,
                     tf.reshape(direction, tf.shape(image)), step_size, scale, count, best)
 
