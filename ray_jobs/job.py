@@ -12,7 +12,8 @@
 4. as each row finishes, write its image (``OUTPUT/images/<id>.png``) and its automatic masks, whole
    or not at all (in an object store the worker has already written them, :mod:`ray_jobs.outputs`),
    and its metadata row (:mod:`ray_jobs.metadata`), and print a progress line;
-5. stop the actors; compact the metadata, with the count of skipped rows and the reasons in the
+5. stop the actors (or leave them to the caller's :class:`ray_jobs.pool.WarmActors`, for its next
+   job); compact the metadata, with the count of skipped rows and the reasons in the
    run file's Parquet metadata; fold the run into the state; also when interrupted (Ctrl-C, or
    SIGTERM, which the command line turns into the same exception);
 6. write the run record, ``OUTPUT/metadata/_summary-<run id>.json`` (:mod:`ray_jobs.run_record`):
@@ -42,7 +43,7 @@ from ray_jobs.manifest import Manifest, ManifestEntry
 from ray_jobs.metadata import MetadataWriter, OutputLock, value_counts
 from ray_jobs.outputs import workers_write_images, write_image
 from ray_jobs.plan import Plan, make_plan
-from ray_jobs.pool import PoolOptions, WorkerPool, describe_starts, live_nodes
+from ray_jobs.pool import PoolOptions, WarmActors, WorkerPool, describe_starts, live_nodes
 from ray_jobs.progress import ProgressReporter, format_duration
 from ray_jobs.records import Record, error_columns
 from ray_jobs.resources import ActorPlan, NodeResources, plan_actors
@@ -126,8 +127,11 @@ def new_run_id() -> str:
 
 
 def run_job(manifest: Manifest | Sequence[ManifestEntry], *, options: JobOptions,
-            stream: TextIO = sys.stdout) -> JobSummary:
+            stream: TextIO = sys.stdout, warm: WarmActors | None = None) -> JobSummary:
     """Render ``manifest`` (module docstring) on the connected Ray cluster and summarise the run.
+
+    ``warm``: actors kept up between this driver's jobs; the job takes those that fit before it starts
+    new ones, and leaves its own there when it finishes (:class:`ray_jobs.pool.WarmActors`).
 
     Raises :class:`JobError` when the output folder is in use, when its state cannot be read, when
     the workers cannot start, and when a metadata file cannot be written (the files written before stay).
@@ -143,7 +147,8 @@ def run_job(manifest: Manifest | Sequence[ManifestEntry], *, options: JobOptions
                             weights=options.weights if entry.config.extractor == extractor else None)
                  for entry, fingerprint in plan.entries()]
         print(f"run {run_id}: {plan_text(plan)}", file=stream, flush=True)
-        pool = _start_pool(tasks, extractor=extractor, seed=seed, options=options, stream=stream) if tasks else None
+        pool = _start_pool(tasks, extractor=extractor, seed=seed, options=options, stream=stream,
+                           warm=warm) if tasks else None
         writer = MetadataWriter(options.output, run_id, flush_seconds=options.flush_seconds)
         progress = ProgressReporter(total=len(tasks), skipped=plan.skipped, stream=stream)
         workers: tuple[WorkerInfo, ...] = ()
@@ -155,6 +160,8 @@ def run_job(manifest: Manifest | Sequence[ManifestEntry], *, options: JobOptions
             workers = tuple(pool.describe()) if pool else ()
             for problem in pool.start_errors if pool else ():
                 print(f"warning: an actor that came up late could not work and was stopped: {problem}", file=stream)
+            if pool:
+                pool.finish()
         finally:
             if pool:
                 pool.stop()
@@ -223,7 +230,7 @@ def save_run_state(output: str, state: OutputState, plan: Plan, run_rows: pa.Tab
 
 
 def _start_pool(tasks: Sequence[RenderTask], *, extractor: str, seed: int, options: JobOptions,
-                stream: TextIO) -> WorkerPool:
+                stream: TextIO, warm: WarmActors | None) -> WorkerPool:
     size = max(task.entry.config.size for task in tasks)
 
     def planner(nodes: Sequence[NodeResources], rows: int) -> ActorPlan:
@@ -239,8 +246,10 @@ def _start_pool(tasks: Sequence[RenderTask], *, extractor: str, seed: int, optio
     pool = WorkerPool(plan, PoolOptions(
         extractor=extractor, weights=options.weights, seed=seed, start_timeout=options.start_timeout,
         row_timeout=options.row_timeout, max_retries=options.max_retries, min_actors=options.min_actors,
-        require_visible_gpu=options.require_visible_gpu), planner=planner)
+        require_visible_gpu=options.require_visible_gpu), planner=planner, warm=warm)
     pool.start()
+    if pool.warm_taken:
+        print(f"{pool.warm_taken} of them up already, kept warm from an earlier job", file=stream, flush=True)
     return pool
 
 

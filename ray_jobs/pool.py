@@ -31,6 +31,13 @@ Following the cluster (an autoscaler adding and removing nodes under the job):
 - once no row is queued, every actor without a row is released at once (actors still starting
   too), so the autoscaler can remove idle nodes while the last rows finish.
 
+One driver's jobs in turn (a notebook's runs, a test module's) may share their actors
+(:class:`WarmActors`): a job given them takes the idle actors of its actors' kind, up and compiled
+already, before it starts new ones, and leaves its own to them at its end (and when it releases them
+early) instead of stopping them. They hold their CPUs and GPUs between the jobs, so an autoscaler
+cannot remove their nodes meanwhile; closing them stops them. The command line runs one job per
+process and does not keep actors.
+
 Lost work (:class:`WorkerPool`):
 
 - a row whose actor died (its process was killed, ran out of memory or crashed; its node was
@@ -95,6 +102,10 @@ class _Actor:
     """The node it runs on, once it is up."""
     start_seconds: float | None = None
     """Seconds from being asked for to being up (its constructor's compiles included), once it is up."""
+    kind: tuple = ()
+    """What makes it fit a job: its shape, extractor, weights, seed, GPU rule and environment."""
+    rendered_before: int = 0
+    """Rows it had rendered for earlier jobs when this one took it (:class:`WarmActors`)."""
 
     @property
     def slots(self) -> int:
@@ -134,8 +145,9 @@ class WorkerPool:
     """The job's actors: started from an :class:`ActorPlan`, kept to the plan for the live nodes while
     rows remain, replaced when lost, released when idle with the queue drained, stopped at the end."""
 
-    def __init__(self, plan: ActorPlan, options: PoolOptions, *, planner: Planner) -> None:
-        self._plan, self._options, self._planner = plan, options, planner
+    def __init__(self, plan: ActorPlan, options: PoolOptions, *, planner: Planner,
+                 warm: WarmActors | None = None) -> None:
+        self._plan, self._options, self._planner, self._warm = plan, options, planner, warm
         self._actors: list[_Actor] = []
         self._released: list[WorkerInfo] = []
         self._node_ids: frozenset[str] = frozenset()
@@ -144,6 +156,8 @@ class WorkerPool:
         """Actors started in place of lost ones."""
         self.added = 0
         """Actors started for nodes that joined the cluster during the job."""
+        self.warm_taken = 0
+        """Actors taken up already from the job's :class:`WarmActors` instead of started."""
         self.start_errors: list[str] = []
         """Why actors that came up after the first could not work (they were stopped, not replaced)."""
 
@@ -161,8 +175,14 @@ class WorkerPool:
 
     def _start(self) -> None:
         self._node_ids = frozenset(node.node_id for node in live_nodes())
-        for shape in self._plan.shapes():
-            self._launch(shape)
+        kinds = [self._kind(shape) for shape in self._plan.shapes()]
+        taken = self._warm.take(kinds) if self._warm else {}
+        for shape, kind in zip(self._plan.shapes(), kinds, strict=True):
+            if taken.get(kind):
+                self._actors.append(taken[kind].pop())
+                self.warm_taken += 1
+            else:
+                self._launch(shape)
         deadline = time.monotonic() + self._options.start_timeout
         needed = min(self._options.min_actors, self._plan.count)
         while (up := sum(actor.ready is None for actor in self._actors)) < needed:
@@ -264,12 +284,13 @@ class WorkerPool:
                    for actor in self._actors if actor.ready is not None)
 
     def _release(self, *, busy: set[_Actor]) -> None:
-        """Stop every actor not in ``busy``, started or not, keeping the report of those that were up."""
+        """Stop every actor not in ``busy``, started or not, keeping the report of those that were up;
+        those that were up go to the :class:`WarmActors` instead, if the job has them."""
         for actor in [actor for actor in self._actors if actor not in busy]:
             if actor.ready is None:
                 self._released.extend(self._reports([actor]))
-            ray.kill(actor.handle)
             self._actors.remove(actor)
+            self._leave(actor)
 
     def _stop_overdue(self, running: dict[ray.ObjectRef, _Running], *, more_work: bool) -> Iterator[RenderOutcome]:
         """Error rows for the rows past ``row_timeout``; their actors are replaced (a GPU actor's other
@@ -290,23 +311,42 @@ class WorkerPool:
 
     @staticmethod
     def _reports(actors: list[_Actor]) -> list[WorkerInfo]:
-        """The reports of ``actors`` that answer within :data:`DESCRIBE_TIMEOUT`, with their start seconds."""
+        """The reports of ``actors`` that answer within :data:`DESCRIBE_TIMEOUT`, with their start seconds
+        and the rows they rendered for this job."""
         refs = {actor.handle.describe.remote(): actor for actor in actors}
         ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=DESCRIBE_TIMEOUT) if refs else ([], [])
         infos = []
         for ref in ready:
             try:
-                infos.append(dataclasses.replace(ray.get(ref, timeout=DESCRIBE_TIMEOUT),
-                                                 start_seconds=refs[ref].start_seconds))
+                info = ray.get(ref, timeout=DESCRIBE_TIMEOUT)
+                infos.append(dataclasses.replace(info, start_seconds=refs[ref].start_seconds,
+                                                 rendered=info.rendered - refs[ref].rendered_before))
             except ray.exceptions.RayError:
                 continue
         return infos
+
+    def finish(self) -> None:
+        """The job is done: its actors go to its :class:`WarmActors` (those up) or are stopped."""
+        for actor in self._actors:
+            self._leave(actor)
+        self._actors = []
 
     def stop(self) -> None:
         """End every actor's process, started or not."""
         for actor in self._actors:
             ray.kill(actor.handle)
         self._actors = []
+
+    def _leave(self, actor: _Actor) -> None:
+        """An actor no longer the job's: kept warm if it is up and the job has :class:`WarmActors`, else stopped."""
+        if self._warm is not None and actor.ready is None:
+            self._warm.keep(actor)
+        else:
+            ray.kill(actor.handle)
+
+    def _kind(self, shape: ActorGroup) -> tuple:
+        return (shape, self._options.extractor, self._options.weights, self._options.seed,
+                self._options.require_visible_gpu, tuple(sorted(_worker_environment().items())))
 
     def _launch(self, shape: ActorGroup) -> None:
         # a GPU actor's rows run on threads of its own (one more for describe); a CPU actor's one at a time
@@ -319,7 +359,7 @@ class WorkerPool:
             cpu_threads=shape.num_cpus, require_visible_gpu=self._options.require_visible_gpu,
             environment=_worker_environment())
         self._actors.append(_Actor(handle=handle, shape=shape, started=time.monotonic(),
-                                   ready=handle.describe.remote()))
+                                   ready=handle.describe.remote(), kind=self._kind(shape)))
 
     def _came_up(self, ref: ray.ObjectRef) -> str | None:
         """Mark the actor whose first ``describe`` is ``ref`` as up; why it cannot work, if it cannot."""
@@ -346,6 +386,59 @@ class WorkerPool:
         if more_work:
             self._launch(actor.shape)
             self.replaced += 1
+
+
+class WarmActors:
+    """Actors kept up between one driver's jobs (module docstring): ``with WarmActors() as warm:``,
+    then ``run_job(..., warm=warm)`` for each job; the block's end stops those left.
+
+    Not shared between threads, nor between drivers: the handles are this driver's, and its actors
+    end with it.
+    """
+
+    def __init__(self) -> None:
+        self._actors: list[_Actor] = []
+
+    def __enter__(self) -> WarmActors:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return len(self._actors)
+
+    def keep(self, actor: _Actor) -> None:
+        self._actors.append(actor)
+
+    def take(self, kinds: Sequence[tuple]) -> dict[tuple, list[_Actor]]:
+        """For a job whose plan asks for actors of ``kinds`` (one entry per actor): the kept actors that
+        fit, alive, by kind. Every other kept actor is stopped, so that the job's new actors get its
+        resources."""
+        wanted = collections.Counter(kinds)
+        taken: dict[tuple, list[_Actor]] = collections.defaultdict(list)
+        for actor in self._actors:
+            info = _answer(actor) if len(taken[actor.kind]) < wanted[actor.kind] else None
+            if info is None:
+                ray.kill(actor.handle)
+                continue
+            taken[actor.kind].append(dataclasses.replace(actor, rendered_before=info.rendered))
+        self._actors = []
+        return taken
+
+    def close(self) -> None:
+        """Stop every kept actor."""
+        for actor in self._actors:
+            ray.kill(actor.handle)
+        self._actors = []
+
+
+def _answer(actor: _Actor) -> WorkerInfo | None:
+    """``actor``'s report, or ``None`` when its process (or node) is gone."""
+    try:
+        return ray.get(actor.handle.describe.remote(), timeout=DESCRIBE_TIMEOUT)
+    except ray.exceptions.RayError:
+        return None
 
 
 def _worker_environment() -> dict[str, str]:

@@ -3,6 +3,8 @@ images written and reopened, metadata read back from Parquet without Ray.
 
 The session's local Ray (conftest's), connected for the module; the first run is shared, and each
 rerun works on its own copy of the output folder (and of the data, where a test changes an input).
+The reruns share their actor (:class:`ray_jobs.pool.WarmActors`), as a notebook's jobs may: one
+actor's start is seconds of TensorFlow and compiling ahead, a rerun's rows a fraction of that.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import dataclasses
 import io
 import json
 import math
+import os
 import shutil
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -33,6 +38,7 @@ from ray_jobs.fingerprint import file_sha256
 from ray_jobs.job import JobOptions, JobSummary, plan_run, run_job
 from ray_jobs.manifest import read_manifest
 from ray_jobs.metadata import RUN_FACTS_KEY
+from ray_jobs.pool import WarmActors
 from ray_jobs.schema import METADATA_SCHEMA
 from stylecore.config import TransferConfig
 from stylecore.render_version import RENDER_VERSION
@@ -83,12 +89,14 @@ def write_manifest(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def run(manifest: Path, data_root: Path, output: Path, **options) -> tuple[JobSummary, str]:
+def run(manifest: Path, data_root: Path, output: Path, warm: WarmActors | None = None,
+        **options) -> tuple[JobSummary, str]:
     """A run of one actor unless ``options`` say otherwise: the first run's two actors cover what
     several actors do, and each actor costs seconds of start (TensorFlow, compiling ahead)."""
     entries = read_manifest(manifest, data_root=data_root, config=CONFIG)
     console = io.StringIO()
-    summary = run_job(entries, options=JobOptions(output=output, **{"actors": 1, **options}), stream=console)
+    summary = run_job(entries, options=JobOptions(output=output, **{"actors": 1, **options}), stream=console,
+                      warm=warm)
     return summary, console.getvalue()
 
 
@@ -102,6 +110,14 @@ def first_run(ray_session, data_root, tmp_path_factory):
     manifest = write_manifest(folder / "manifest.jsonl", manifest_rows())
     summary, console = run(manifest, data_root, folder / "output", actors=2)
     return summary, console, manifest, folder / "output"
+
+
+@pytest.fixture(scope="module")
+def warm(ray_session) -> Iterator[WarmActors]:
+    """The reruns' actors, kept up between them. They hold the cluster's CPUs: a test that starts
+    actors of its own (a job without them, a command line, probes) closes them first."""
+    with WarmActors() as actors:
+        yield actors
 
 
 @pytest.fixture
@@ -225,9 +241,9 @@ def test_console_shows_progress_with_counts_and_estimate(first_run):
     assert "finished in " in console and "2 ok, 3 failed, 0 skipped" in console
 
 
-def test_rerun_skips_done_rows_and_retries_only_failed_ones(first_run, data_root, output_copy):
+def test_rerun_skips_done_rows_and_retries_only_failed_ones(first_run, data_root, output_copy, warm):
     images = {row_id: (output_copy / "images" / f"{row_id}.png").stat().st_mtime_ns for row_id in GOOD}
-    summary, console = run(first_run[2], data_root, output_copy)
+    summary, console = run(first_run[2], data_root, output_copy, warm)
     assert (summary.ok, summary.failed, summary.skipped, summary.reasons) == (0, 3, 2, {"failed_last_time": 3})
     assert "2 skipped as already done" in console and "why: failed last time 3" in console
     assert sum(info.rendered for info in summary.workers) == 3
@@ -239,7 +255,7 @@ def test_rerun_skips_done_rows_and_retries_only_failed_ones(first_run, data_root
     assert len(list((output_copy / "metadata").glob("run-*.parquet"))) == 2
 
 
-def test_changing_one_input_redoes_only_its_row(first_run, data_root, output_copy, tmp_path):
+def test_changing_one_input_redoes_only_its_row(first_run, data_root, output_copy, tmp_path, warm):
     changed_root = tmp_path / "data"
     shutil.copytree(data_root, changed_root)
     style = changed_root / "pair02" / "style.png"
@@ -250,17 +266,17 @@ def test_changing_one_input_redoes_only_its_row(first_run, data_root, output_cop
     manifest = write_manifest(tmp_path / "good.jsonl", manifest_rows(with_errors=False))
     _, planned = plan_run(read_manifest(manifest, data_root=changed_root, config=CONFIG),
                           options=JobOptions(output=str(output_copy)), stream=io.StringIO())
-    summary, _ = run(manifest, changed_root, output_copy)
+    summary, _ = run(manifest, changed_root, output_copy, warm)
     assert {row_id: row["status"] for row_id, row in rows_of(summary).items()} == {"pair02": "ok"}
     assert planned.table().select(["id", "reason"]).to_pylist() == [{"id": "pair02", "reason": "photo_changed"}]
     assert (summary.skipped, summary.reasons) == (1, {"photo_changed": 1})
     assert rows_of(summary)["pair02"]["style_sha256"] == file_sha256(style)
 
 
-def test_changing_one_rows_configuration_redoes_only_that_row(data_root, output_copy, tmp_path):
+def test_changing_one_rows_configuration_redoes_only_that_row(data_root, output_copy, tmp_path, warm):
     manifest = write_manifest(tmp_path / "good.jsonl", manifest_rows(
         with_errors=False, overrides={"pair01": {"stage2_iterations": 2, "output_size": 96}}))
-    summary, _ = run(manifest, data_root, output_copy)
+    summary, _ = run(manifest, data_root, output_copy, warm)
     rows = rows_of(summary)
     assert {row_id: row["status"] for row_id, row in rows.items()} == {"pair01": "ok"}
     assert summary.reasons == {"config_changed": 1}
@@ -270,7 +286,7 @@ def test_changing_one_rows_configuration_redoes_only_that_row(data_root, output_
         assert image.size == (rows["pair01"]["output_width"], rows["pair01"]["output_height"]) == (96, 60)
 
 
-def test_rows_rendered_with_other_weights_or_older_rendering_code_are_redone(data_root, output_copy, tmp_path):
+def test_rows_rendered_with_other_weights_or_older_rendering_code_are_redone(data_root, output_copy, tmp_path, warm):
     """The history says so (an output as the previous version wrote it: its state is rebuilt from it)."""
     [earlier] = (output_copy / "metadata").glob("run-*.parquet")
     table = pq.read_table(earlier)
@@ -283,27 +299,75 @@ def test_rows_rendered_with_other_weights_or_older_rendering_code_are_redone(dat
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), earlier)
     shutil.rmtree(output_copy / "state")
     manifest = write_manifest(tmp_path / "good.jsonl", manifest_rows(with_errors=False))
-    summary, _ = run(manifest, data_root, output_copy)
+    summary, _ = run(manifest, data_root, output_copy, warm)
     assert {row_id: row["status"] for row_id, row in rows_of(summary).items()} == {"pair01": "ok", "pair02": "ok"}
     assert summary.reasons == {"weights_changed": 1, "render_version_changed": 1}
     assert {row["extractor_weights_sha256"] for row in rows_of(summary).values()} == {SQUEEZENET_SHA256}
     assert {row["render_version"] for row in rows_of(summary).values()} == {RENDER_VERSION}
 
 
-def test_force_redoes_every_row_and_a_torn_image_is_not_trusted(data_root, output_copy, tmp_path):
+def test_force_redoes_every_row_and_a_torn_image_is_not_trusted(data_root, output_copy, tmp_path, warm):
     manifest = write_manifest(tmp_path / "good.jsonl", manifest_rows(with_errors=False))
     torn = output_copy / "images" / "pair01.png"
     torn.write_bytes(torn.read_bytes()[:50])
-    summary, _ = run(manifest, data_root, output_copy)
+    summary, _ = run(manifest, data_root, output_copy, warm)
     assert {row_id: row["status"] for row_id, row in rows_of(summary).items()} == {"pair01": "ok"}
     assert summary.reasons == {"image_altered": 1}
     with Image.open(torn) as image:
         image.load()
-    summary, _ = run(manifest, data_root, output_copy, force=True)
+    summary, _ = run(manifest, data_root, output_copy, warm, force=True)
     assert (summary.ok, summary.skipped, summary.reasons) == (2, 0, {"forced": 2})
 
 
-def test_command_line_joins_the_running_cluster(ray_session, data_root, tmp_path):
+def test_rows_labelled_on_one_side_or_as_class_ids_render(ray_session, data_root, tmp_path, warm):
+    """A row with only a content mask (or only a style mask) renders, its other side's segments found
+    from the labelled one; a row of class-id masks with a group table renders with the groups' names."""
+    hand = {side: snap_to_palette(read_mask(data_root / "pair01" / f"{side}_mask.png"))[0] for side in ("content", "style")}
+    for side, labels in hand.items():
+        Image.fromarray((labels * 3 + 2).astype(np.uint8), mode="L").save(data_root / "pair01" / f"{side}_ids.png")
+    present = sorted(set(np.unique(hand["content"])) | set(np.unique(hand["style"])))
+    table = {PALETTE_NAMES[index]: [int(index) * 3 + 2] for index in present}
+    (data_root / "pair01" / "groups.json").write_text(json.dumps(table))
+    pair = {"content": "pair01/content.png", "style": "pair01/style.png"}
+    rows = [{"id": "content-only", **pair, "content_mask": "pair01/content_mask.png"},
+            {"id": "style-only", **pair, "style_mask": "pair01/style_mask.png"},
+            {"id": "ids", **pair, "content_mask": "pair01/content_ids.png", "style_mask": "pair01/style_ids.png",
+             "mask_format": "ids", "label_groups": "pair01/groups.json"}]
+    summary, _ = run(write_manifest(tmp_path / "manifest.jsonl", rows), data_root, tmp_path / "output", warm)
+    rendered = rows_of(summary)
+    assert {row_id: row["status"] for row_id, row in rendered.items()} == dict.fromkeys(
+        ("content-only", "style-only", "ids"), "ok")
+    assert [rendered[row_id]["masks_found"] for row_id in ("content-only", "style-only", "ids")] == ["style", "content", ""]
+    hand_labels = set(label_names(hand["content"]))
+    found = read_mask(tmp_path / "output" / rendered["content-only"]["automatic_style_mask_path"])
+    assert set(label_names(snap_to_palette(found)[0])) <= hand_labels
+    assert rendered["content-only"]["automatic_masks"] and set(rendered["content-only"]["matched_labels"]) <= hand_labels
+    assert set(rendered["ids"]["matched_labels"]) == hand_labels & set(label_names(hand["style"]))
+    assert json.loads(rendered["ids"]["config_json"])["mask_format"] == "ids"
+
+
+def test_warm_actors_serve_the_next_job_unless_dead_and_make_room_for_other_kinds(data_root, warm, tmp_path):
+    """A job given warm actors takes one of its kind, up and compiled, instead of starting one; an
+    actor of another kind is stopped first so that the job's own fit (a 1-actor run's holds both
+    CPUs, a 2-actor run's are of 1 CPU); one whose process died is not taken."""
+    manifest = write_manifest(tmp_path / "m.jsonl", manifest_rows(with_errors=False)[:1])
+    first, _ = run(manifest, data_root, tmp_path / "a", warm)
+    again, console = run(manifest, data_root, tmp_path / "b", warm)
+    [kept], [taken] = first.workers, again.workers
+    assert taken.worker == kept.worker and "1 of them up already, kept warm from an earlier job" in console
+    assert (taken.extractor_loads, taken.rendered, taken.traces) == ({"squeezenet": 1}, 1, kept.traces)
+    assert rows_of(again)["pair01"]["actor_start_seconds"] == rows_of(first)["pair01"]["actor_start_seconds"]
+    other, console = run(manifest, data_root, tmp_path / "c", warm, actors=2, start_timeout=60)
+    [started] = other.workers
+    assert (started.worker != kept.worker, started.device.cpu_threads, "kept warm" in console) == (True, 1, False)
+    os.kill(int(started.worker.rpartition(":")[2]), signal.SIGKILL)
+    replaced, console = run(manifest, data_root, tmp_path / "d", warm, actors=2)
+    assert (replaced.ok, "kept warm" in console) == (1, False)
+    assert replaced.workers[0].worker not in (kept.worker, started.worker) and len(warm) == 1
+
+
+def test_command_line_joins_the_running_cluster(ray_session, data_root, tmp_path, warm):
+    warm.close()  # the job's actor needs a CPU
     manifest = write_manifest(tmp_path / "m.jsonl", manifest_rows(with_errors=False)[:1])
     command = [sys.executable, "-m", "ray_jobs.render", str(manifest), "--data-root", str(data_root),
                "--output", str(tmp_path / "out"), "--address", ray_session, "--smoke", "--stage2-iterations", "2"]
@@ -317,7 +381,8 @@ def test_command_line_joins_the_running_cluster(ray_session, data_root, tmp_path
         size=64, coarse_scale=1.0, stage1_iterations=5, stage2_iterations=5)
 
 
-def test_workers_that_cannot_load_their_weights_stop_the_job_before_any_row(ray_session, data_root, tmp_path):
+def test_workers_that_cannot_load_their_weights_stop_the_job_before_any_row(ray_session, data_root, tmp_path, warm):
+    warm.close()  # the job's actor needs a CPU
     manifest = write_manifest(tmp_path / "good.jsonl", manifest_rows(with_errors=False))
     with pytest.raises(JobError, match="^the workers cannot start: SqueezeNet weights not found"):
         run(manifest, data_root, tmp_path / "output", weights=str(tmp_path / "absent.h5"))
@@ -348,36 +413,10 @@ class Probe:
         return None if self.device is None else self.device.numba_threads
 
 
-def test_a_one_cpu_actors_numba_kernels_run_on_one_thread(ray_session):
+def test_a_one_cpu_actors_numba_kernels_run_on_one_thread(ray_session, warm):
+    warm.close()  # the probes need both CPUs
     configured, unconfigured = Probe.remote(1), Probe.remote(None)
     assert ray.get(configured.numba_threads.remote()) == 1
     assert ray.get(configured.threads_used.remote()) == 1
     # Without the set-up numba starts a thread per core of the machine (2 or more here), and uses them.
     assert ray.get(unconfigured.threads_used.remote()) > 1
-
-
-def test_rows_labelled_on_one_side_or_as_class_ids_render(ray_session, data_root, tmp_path):
-    """A row with only a content mask (or only a style mask) renders, its other side's segments found
-    from the labelled one; a row of class-id masks with a group table renders with the groups' names."""
-    hand = {side: snap_to_palette(read_mask(data_root / "pair01" / f"{side}_mask.png"))[0] for side in ("content", "style")}
-    for side, labels in hand.items():
-        Image.fromarray((labels * 3 + 2).astype(np.uint8), mode="L").save(data_root / "pair01" / f"{side}_ids.png")
-    present = sorted(set(np.unique(hand["content"])) | set(np.unique(hand["style"])))
-    table = {PALETTE_NAMES[index]: [int(index) * 3 + 2] for index in present}
-    (data_root / "pair01" / "groups.json").write_text(json.dumps(table))
-    pair = {"content": "pair01/content.png", "style": "pair01/style.png"}
-    rows = [{"id": "content-only", **pair, "content_mask": "pair01/content_mask.png"},
-            {"id": "style-only", **pair, "style_mask": "pair01/style_mask.png"},
-            {"id": "ids", **pair, "content_mask": "pair01/content_ids.png", "style_mask": "pair01/style_ids.png",
-             "mask_format": "ids", "label_groups": "pair01/groups.json"}]
-    summary, _ = run(write_manifest(tmp_path / "manifest.jsonl", rows), data_root, tmp_path / "output")
-    rendered = rows_of(summary)
-    assert {row_id: row["status"] for row_id, row in rendered.items()} == dict.fromkeys(
-        ("content-only", "style-only", "ids"), "ok")
-    assert [rendered[row_id]["masks_found"] for row_id in ("content-only", "style-only", "ids")] == ["style", "content", ""]
-    hand_labels = set(label_names(hand["content"]))
-    found = read_mask(tmp_path / "output" / rendered["content-only"]["automatic_style_mask_path"])
-    assert set(label_names(snap_to_palette(found)[0])) <= hand_labels
-    assert rendered["content-only"]["automatic_masks"] and set(rendered["content-only"]["matched_labels"]) <= hand_labels
-    assert set(rendered["ids"]["matched_labels"]) == hand_labels & set(label_names(hand["style"]))
-    assert json.loads(rendered["ids"]["config_json"])["mask_format"] == "ids"

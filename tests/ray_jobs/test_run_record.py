@@ -5,7 +5,7 @@ The nights, in order, on one output folder: the first run; an unchanged rerun (e
 skipped); a ``--force`` rerun of the same configuration (every row rendered again, the same medians);
 a run whose outputs are worse on purpose (stage 1 starts from noise and has 3 iterations to get
 away from it). Each record is validated against the documented schema; the drift flag must fire
-on the last and stay quiet on the two before it.
+on the last and stay quiet on the two before it. The nights share one actor (:class:`ray_jobs.pool.WarmActors`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from PIL import Image
 
 from ray_jobs.job import JobOptions, JobSummary, run_job
 from ray_jobs.manifest import read_manifest
+from ray_jobs.pool import WarmActors
 from ray_jobs.render import exit_status
 from ray_jobs.run_record import SCHEMA_FILE, RunRecord, drift, read_records, record_file, relative_change
 from ray_jobs.schema import metric_column
@@ -51,15 +52,16 @@ def nights(local_ray, tmp_path_factory) -> dict[str, tuple[JobSummary, str, dict
         rows.append({"id": f"pair{number}", **{kind: f"{number}-{kind}.png" for kind in example_pair_paths(number)}})
     rows.append({"id": "broken", "content": "nowhere.png", "style": "1-style.png"})
     worse = [{**row, "config": {"init": "noise"}} for row in rows]
-    return {name: run(root, manifest_rows, **options) for name, manifest_rows, options in (
-        ("first", rows, {}), ("unchanged", rows, {}), ("forced", rows, {"force": True}), ("worse", worse, {}))}
+    with WarmActors() as warm:
+        return {name: run(root, manifest_rows, warm, **options) for name, manifest_rows, options in (
+            ("first", rows, {}), ("unchanged", rows, {}), ("forced", rows, {"force": True}), ("worse", worse, {}))}
 
 
-def run(root: Path, rows: list[dict], **options) -> tuple[JobSummary, str, dict]:
+def run(root: Path, rows: list[dict], warm: WarmActors, **options) -> tuple[JobSummary, str, dict]:
     manifest = root / "manifest.jsonl"
     manifest.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     console = io.StringIO()
-    summary = run_job(read_manifest(manifest, data_root=root, config=CONFIG), stream=console,
+    summary = run_job(read_manifest(manifest, data_root=root, config=CONFIG), stream=console, warm=warm,
                       options=JobOptions(output=str(root / "output"), actors=1, alert_on_drift=THRESHOLD, **options))
     return summary, console.getvalue(), json.loads(Path(summary.record_path).read_text(encoding="utf-8"))
 
