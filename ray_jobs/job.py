@@ -122,8 +122,13 @@ class JobSummary:
 
 
 def new_run_id() -> str:
-    """UTC start time and a random suffix, e.g. ``20250101T120000Z-3fa2c1``: unique, and sorts by time."""
-    return f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    """UTC start time to the millisecond and a random suffix, e.g. ``20250101T120000.123Z-3fa2c1``:
+    unique, and sorts by time, which the run history's order (the state's folding, the run records'
+    drift) relies on. Whole seconds were not enough: a rerun with nothing to render starts within the
+    second of the run before it, and then the random suffix decided their order. (Runs of wave 4's
+    earlier versions have ids of whole seconds; one sorts after a new id of the same second.)"""
+    started = datetime.datetime.now(datetime.timezone.utc)
+    return f"{started:%Y%m%dT%H%M%S}.{started.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
 
 
 def run_job(manifest: Manifest | Sequence[ManifestEntry], *, options: JobOptions,

@@ -15,6 +15,7 @@ import io
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import jsonschema
@@ -26,7 +27,7 @@ import pytest
 from conftest import example_pair_paths
 from PIL import Image
 
-from ray_jobs.job import JobOptions, JobSummary, run_job
+from ray_jobs.job import JobOptions, JobSummary, new_run_id, run_job
 from ray_jobs.manifest import read_manifest
 from ray_jobs.pool import WarmActors
 from ray_jobs.render import exit_status
@@ -144,6 +145,17 @@ def test_records_read_back_oldest_first(nights):
     assert unreadable == []
     assert [record.run_id for record in records] == [summary.run_id for summary, _, _ in nights.values()]
     assert records[-1] == nights["worse"][0].record
+
+
+def test_run_ids_made_within_one_second_sort_in_the_order_they_were_made():
+    """The nights above start within a second of each other once their actor is warm; whole seconds
+    and a random suffix put them out of order."""
+    ids = []
+    for _ in range(20):
+        ids.append(new_run_id())
+        time.sleep(0.002)
+    assert ids == sorted(ids) and len(set(ids)) == 20
+    assert all(re.fullmatch(SCHEMA["properties"]["run_id"]["pattern"], run_id) for run_id in ids)
 
 
 def test_exit_status_is_3_for_drift_alone_and_1_when_a_row_failed(nights):
