@@ -176,7 +176,7 @@ class WorkerPool:
     def _start(self) -> None:
         self._node_ids = frozenset(node.node_id for node in live_nodes())
         kinds = [self._kind(shape) for shape in self._plan.shapes()]
-        taken = self._warm.take(kinds) if self._warm else {}
+        taken = self._warm.take(kinds) if self._warm is not None else {}
         for shape, kind in zip(self._plan.shapes(), kinds, strict=True):
             if taken.get(kind):
                 self._actors.append(taken[kind].pop())
