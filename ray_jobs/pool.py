@@ -175,7 +175,8 @@ class WorkerPool:
 
     def _start(self) -> None:
         self._node_ids = frozenset(node.node_id for node in live_nodes())
-        kinds = [self._kind(shape) for shape in self._plan.shapes()]
+        environment = _worker_environment()
+        kinds = [self._kind(shape, environment) for shape in self._plan.shapes()]
         taken = self._warm.take(kinds) if self._warm is not None else {}
         for shape, kind in zip(self._plan.shapes(), kinds, strict=True):
             if taken.get(kind):
@@ -344,9 +345,10 @@ class WorkerPool:
         else:
             ray.kill(actor.handle)
 
-    def _kind(self, shape: ActorGroup) -> tuple:
+    def _kind(self, shape: ActorGroup, environment: dict[str, str]) -> tuple:
+        """What an actor of ``shape`` started with ``environment`` must match to serve this job warm."""
         return (shape, self._options.extractor, self._options.weights, self._options.seed,
-                self._options.require_visible_gpu, tuple(sorted(_worker_environment().items())))
+                self._options.require_visible_gpu, tuple(sorted(environment.items())))
 
     def _launch(self, shape: ActorGroup) -> None:
         # a GPU actor's rows run on threads of its own (one more for describe); a CPU actor's one at a time
@@ -354,12 +356,13 @@ class WorkerPool:
                    "max_concurrency": GPU_ACTOR_ROWS + 1 if shape.num_gpus else 1}
         if shape.memory:
             options["memory"] = shape.memory
+        environment = _worker_environment()
         handle = RemoteWorker.options(**options).remote(
             extractor=self._options.extractor, weights=self._options.weights, seed=self._options.seed,
             cpu_threads=shape.num_cpus, require_visible_gpu=self._options.require_visible_gpu,
-            environment=_worker_environment())
+            environment=environment)
         self._actors.append(_Actor(handle=handle, shape=shape, started=time.monotonic(),
-                                   ready=handle.describe.remote(), kind=self._kind(shape)))
+                                   ready=handle.describe.remote(), kind=self._kind(shape, environment)))
 
     def _came_up(self, ref: ray.ObjectRef) -> str | None:
         """Mark the actor whose first ``describe`` is ``ref`` as up; why it cannot work, if it cannot."""

@@ -138,8 +138,8 @@ class TransferWorker:
     """Renders rows with ``stylecore.transfer``; wrapped by ``ray.remote`` in :mod:`ray_jobs.pool`."""
 
     def __init__(self, *, extractor: str, weights: str | None, seed: int, cpu_threads: int,
-                 require_visible_gpu: bool = True, environment: dict[str, str] | None = None) -> None:
-        os.environ.update(environment or {})  # before TensorFlow's import, which reads its log level
+                 environment: dict[str, str], require_visible_gpu: bool = True) -> None:
+        os.environ.update(environment)  # before TensorFlow's import, which reads its log level
         gpu_ids = ray.get_gpu_ids()
         self._device = configure_tensorflow(cpu_threads=cpu_threads, gpu_ids=gpu_ids)
         self._worker = f"{socket.gethostname()}:{os.getpid()}"
